@@ -1,0 +1,95 @@
+"""Wiring: from a validated config to started sinks and per-source runners."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+
+import httpx
+import structlog
+
+from collector.checkpoint import CheckpointStore
+from collector.config import CollectorConfig
+from collector.delivery import SinkHandle
+from collector.errors import CollectorError, SinkError
+from collector.pipeline import SourceRunner
+from collector.retry import RetryPolicy
+from collector.sinks import SinkContext
+from collector.sources.mimecast.client import MimecastClient
+
+log = structlog.get_logger("collector.app")
+
+
+class Collector:
+    """Owns every sink, Mimecast client and source runner of one config.
+
+    ``async with Collector(config) as collector:`` starts the sinks and takes each
+    source's checkpoint lock; leaving the block closes everything in reverse.
+    """
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        lock: bool = True,
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._lock = lock
+        self.sinks: dict[str, SinkHandle] = {}
+        self.runners: dict[str, SourceRunner] = {}
+        self._stores: list[CheckpointStore] = []
+
+    async def __aenter__(self) -> Collector:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Start every sink, then build each source's client and runner."""
+        context = SinkContext(state_dir=self.config.state_dir)
+        for name, sink_config in self.config.sinks.items():
+            sink = sink_config.build(name, context)
+            self.sinks[name] = SinkHandle(
+                name, sink, RetryPolicy(max_secs=sink_config.retry_max_secs)
+            )
+            try:
+                await sink.start()
+            except CollectorError:
+                raise
+            except OSError as exc:
+                raise SinkError(name, f"cannot start: {exc}") from exc
+        for name, source_config in self.config.sources.items():
+            store = CheckpointStore(self.config.state_dir, name)
+            if self._lock:
+                store.lock()
+                self._stores.append(store)
+            client = MimecastClient(name, source_config, transport=self._transport)
+            handles = [self.sinks[sink] for sink in self.config.sinks_for(name)]
+            self.runners[name] = SourceRunner(name, source_config, client, handles, store)
+
+    async def aclose(self) -> None:
+        """Close clients and sinks, release checkpoint locks. Never raises."""
+        for runner in self.runners.values():
+            with contextlib.suppress(Exception):
+                await runner.client.aclose()
+        for handle in reversed(list(self.sinks.values())):
+            try:
+                await handle.sink.aclose()
+            except Exception as exc:  # noqa: BLE001  (closing must go on for the others)
+                log.warning("sink_close_failed", sink=handle.name, error=str(exc))
+        for store in self._stores:
+            store.unlock()
+        self._stores.clear()

@@ -1,0 +1,129 @@
+"""The ``mimecast-collector`` command line. Exit codes are decided here and only here.
+
+0: everything worked. 1: collection or delivery failed (runtime). 2: the config
+file or the command line is wrong. Errors are printed as one line each, never
+as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import structlog
+
+from collector import __version__
+from collector.errors import CollectorError, ConfigError
+from collector.logging import configure_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: usage error: {message}\n")
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", required=True, type=Path, metavar="FILE", help="TOML config file"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job."""
+    parser = _Parser(
+        prog="mimecast-collector",
+        description="Collect Mimecast URL Protection click logs into your SIEM.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run as a daemon, one cycle per source every interval")
+    _config_arg(run)
+    once = commands.add_parser("once", help="collect every source until caught up, then exit")
+    _config_arg(once)
+    check = commands.add_parser(
+        "check", help="validate the config, authenticate to Mimecast, check every sink"
+    )
+    _config_arg(check)
+
+    checkpoint = commands.add_parser("checkpoint", help="show or reset checkpoints")
+    actions = checkpoint.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    show = actions.add_parser("show", help="print every source's checkpoint")
+    _config_arg(show)
+    reset = actions.add_parser("reset", help="forget a source's progress")
+    _config_arg(reset)
+    reset.add_argument("--source", required=True, help="the [sources.NAME] to reset")
+    reset.add_argument(
+        "--from",
+        dest="from_time",
+        metavar="ISO8601",
+        help="start collecting again from this time (default: initial_lookback_secs ago)",
+    )
+
+    from collector.simulator.cli import add_arguments as add_simulator_arguments
+
+    simulate = commands.add_parser(
+        "simulate", help="serve a Mimecast API simulator (no credentials needed)"
+    )
+    add_simulator_arguments(simulate)
+    demo = commands.add_parser(
+        "demo", help="collect from a built-in simulator into ./demo-out/, then stop"
+    )
+    demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory")
+    demo.add_argument("--clicks", type=int, default=5000, help="clicks in the simulated tenant")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    # Until the config says otherwise: stderr, so stdout stays for output (stdout sink).
+    configure_logging()
+    try:
+        return asyncio.run(_dispatch(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except CollectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001  (a bug must still end in one clear line)
+        structlog.get_logger("collector.cli").exception("internal_error")
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}); "
+            "please report it with the log above",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    # Imported here so `--help` and `--version` stay fast.
+    from collector import commands
+
+    if args.command == "simulate":
+        from collector.simulator.cli import serve
+
+        return await serve(args)
+    if args.command == "demo":
+        from collector.demo import run_demo
+
+        return await run_demo(args.out, args.clicks)
+    if args.command == "checkpoint":
+        return commands.checkpoint(args.config, args.action, args)
+    handler = {"run": commands.run, "once": commands.once, "check": commands.check}
+    return await handler[args.command](args.config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

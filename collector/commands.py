@@ -1,0 +1,140 @@
+"""What each CLI sub-command does, returning an exit code (see :mod:`collector.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from collector.app import Collector
+from collector.checkpoint import Checkpoint, CheckpointStore
+from collector.config import CollectorConfig, load_config
+from collector.daemon import run_daemon, run_once, with_stop_signals
+from collector.errors import CollectorError, ConfigError
+from collector.events import format_iso, parse_iso
+from collector.logging import configure_logging
+from collector.retry import RetryPolicy
+from collector.sinks import SinkContext
+from collector.sources.mimecast.client import MimecastClient
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _load(path: Path) -> CollectorConfig:
+    config = load_config(path)
+    configure_logging(config.log.level, config.log.format)
+    return config
+
+
+async def run(path: Path) -> int:
+    """``run``: the daemon."""
+    config = _load(path)
+    async with Collector(config) as collector:
+        return await with_stop_signals(lambda stop: run_daemon(collector, stop))
+
+
+async def once(path: Path) -> int:
+    """``once``: every source until caught up; 1 if any source failed."""
+    config = _load(path)
+    async with Collector(config) as collector:
+        results = await with_stop_signals(lambda stop: run_once(collector, stop))
+    failed = {name: error for name, error in results.items() if error is not None}
+    for name, error in failed.items():
+        print(f"error: source {name}: {error}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+async def check(path: Path) -> int:
+    """``check``: config, Mimecast authentication and every sink's healthcheck."""
+    config = _load(path)
+    print(f"config {path}: OK ({len(config.sources)} source(s), {len(config.sinks)} sink(s))")
+    healthy = True
+    for name, source in config.sources.items():
+        client = MimecastClient(name, source, retry=RetryPolicy(max_secs=15))
+        try:
+            now = int(time.time()) - source.lag_secs
+            page = await client.get_logs(now - 3600, now, None, page_size=1)
+            scheme = "API 2.0 OAuth2" if source.auth == "oauth2" else "API 1.0 HMAC"
+            print(
+                f"source {name}: OK ({scheme} to {source.base_url}; get-logs answered with "
+                f"{len(page.clicks)} click log(s) for the last hour)"
+            )
+        except CollectorError as exc:
+            healthy = False
+            print(f"source {name}: FAILED: {exc}")
+        finally:
+            await client.aclose()
+    context = SinkContext(state_dir=config.state_dir)
+    for name, sink_config in config.sinks.items():
+        sink = sink_config.build(name, context)
+        try:
+            await sink.start()
+            await sink.healthcheck()
+            print(f"sink {name}: OK ({sink_config.type})")
+        except CollectorError as exc:
+            healthy = False
+            print(f"sink {name}: FAILED: {exc}")
+        finally:
+            await sink.aclose()
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+def _summary(store: CheckpointStore, checkpoint: Checkpoint | None) -> dict[str, object]:
+    if checkpoint is None:
+        return {"path": str(store.path), "state": "no checkpoint yet"}
+    window = checkpoint.window
+    return {
+        "path": str(store.path),
+        "collected_until": format_iso(checkpoint.cursor) if checkpoint.cursor else None,
+        "not_before": format_iso(checkpoint.not_before) if checkpoint.not_before else None,
+        "window_in_progress": None
+        if window is None
+        else {
+            "from": format_iso(window.start),
+            "to": format_iso(window.end),
+            "delivered_up_to": format_iso(window.frontier),
+            "has_page_token": window.page_token is not None,
+        },
+        "dedup_entries": sum(len(bucket) for bucket in checkpoint.delivered.values()),
+    }
+
+
+def checkpoint(path: Path, action: str, args: argparse.Namespace) -> int:
+    """``checkpoint show`` and ``checkpoint reset``."""
+    config = load_config(path)
+    if action == "show":
+        report = {}
+        for name in config.sources:
+            store = CheckpointStore(config.state_dir, name)
+            report[name] = _summary(store, store.load())
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        return EXIT_OK
+    if args.source not in config.sources:
+        known = ", ".join(sorted(config.sources))
+        raise ConfigError(f"--source: unknown source {args.source!r} (sources: {known})")
+    start = None
+    if args.from_time is not None:
+        try:
+            start = parse_iso(args.from_time)
+        except ValueError:
+            raise ConfigError(
+                f"--from: {args.from_time!r} is not an ISO 8601 time (e.g. 2025-03-04T09:00:00Z)"
+            ) from None
+    store = CheckpointStore(config.state_dir, args.source)
+    store.lock()
+    try:
+        if start is None:
+            existed = store.delete()
+            print(
+                f"source {args.source}: checkpoint {'removed' if existed else 'was absent'}; "
+                "the next cycle starts initial_lookback_secs ago"
+            )
+        else:
+            store.save(Checkpoint(args.source, not_before=start))
+            print(f"source {args.source}: the next cycle starts at {format_iso(start)}")
+    finally:
+        store.unlock()
+    return EXIT_OK

@@ -1,0 +1,129 @@
+"""The long-running ``run`` command and the one-shot ``once``.
+
+``run`` schedules one APScheduler job per source, every ``interval_secs``
+(``max_instances=1`` so cycles of a source never overlap, ``coalesce`` so a late
+wake-up runs once, not once per missed interval). SIGTERM or SIGINT stops it
+the way arq does: no new cycles, the page in flight may finish within a grace
+period, then whatever still runs is cancelled. The checkpoint is consistent at
+every instant, so cancelling loses nothing: the page is simply sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from collector.app import Collector
+from collector.errors import CollectorError
+from collector.pipeline import SourceRunner
+
+T = TypeVar("T")
+
+log = structlog.get_logger("collector.daemon")
+
+# SIGTERM must end the process within 10 s (systemd, Kubernetes): leave room for
+# closing the sinks after the in-flight page has had its chance.
+SHUTDOWN_GRACE_SECS = 7.0
+
+
+def install_stop_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT set ``stop``; returns a function that undoes it."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("stopping", signal=signum.name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    def remove() -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+    return remove
+
+
+async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECS)
+    for task in pending:
+        task.cancel()
+    if pending:
+        log.warning("cycles_cancelled", count=len(pending))
+        await asyncio.wait(pending, timeout=2.0)
+
+
+async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
+    """Run every source on its interval until ``stop`` is set. Returns the exit code."""
+    running: set[asyncio.Task[Any]] = set()
+
+    def job_for(runner: SourceRunner) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def job() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            running.add(task)
+            try:
+                await runner.run_cycle(stop)
+            except CollectorError:
+                pass  # already logged with its cause; the next cycle tries again
+            except Exception:
+                log.exception("cycle_crashed", source=runner.name)
+            finally:
+                running.discard(task)
+
+        return job
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    for name, runner in collector.runners.items():
+        scheduler.add_job(
+            job_for(runner),
+            "interval",
+            seconds=runner.config.interval_secs,
+            next_run_time=datetime.now(UTC),
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=runner.config.interval_secs,
+        )
+    scheduler.start()
+    log.info("started", sources=sorted(collector.runners), sinks=sorted(collector.sinks))
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await _drain(running)
+    log.info("stopped")
+    return 0
+
+
+async def run_once(collector: Collector, stop: asyncio.Event) -> dict[str, BaseException | None]:
+    """One cycle of every source, until each is caught up; the error of each, if any."""
+    results = await asyncio.gather(
+        *(runner.run_cycle(stop) for runner in collector.runners.values()),
+        return_exceptions=True,
+    )
+    outcome: dict[str, BaseException | None] = {}
+    for name, result in zip(collector.runners, results, strict=True):
+        outcome[name] = result if isinstance(result, BaseException) else None
+    return outcome
+
+
+async def with_stop_signals(work: Callable[[asyncio.Event], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(stop)`` with SIGTERM/SIGINT wired to ``stop``."""
+    stop = asyncio.Event()
+    remove = install_stop_signals(stop)
+    try:
+        return await work(stop)
+    finally:
+        with contextlib.suppress(Exception):
+            remove()

@@ -1,0 +1,87 @@
+"""The event that travels from a source to every sink, and its helpers.
+
+An :class:`Event` is one Mimecast click log, exactly as Mimecast returned it
+(``data``), plus three facts the collector derived once so that no sink has to
+derive them again: the source it came from, its stable event id, and its time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+ClickLog = dict[str, Any]
+"""One click log object as Mimecast returned it (parsed JSON)."""
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """One click, ready for the sinks.
+
+    Attributes:
+        source: the name of the ``[sources.<name>]`` it was collected by.
+        event_id: stable id, ``<content hash>-<occurrence>``. The same click gets the
+            same id every time it is read; byte-identical clicks get different ids
+            because their occurrence numbers differ. Sinks use it as an idempotency
+            key (Elasticsearch ``_id``, syslog structured data, HEC ``fields``).
+        time: the click's ``date`` as epoch seconds (UTC).
+        data: the click log exactly as Mimecast returned it: same keys, same values.
+    """
+
+    source: str
+    event_id: str
+    time: int
+    data: ClickLog
+
+
+Batch = Sequence[Event]
+"""What a sink's ``send`` receives: the new events of one page, in Mimecast's order."""
+
+
+def content_hash(click: ClickLog) -> str:
+    """Return the hash that identifies a click's content (128 bits, hex).
+
+    Keys are sorted first, so the hash does not depend on the order in which
+    Mimecast happened to serialize the object.
+    """
+    canonical = orjson.dumps(click, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def make_event_id(digest: str, occurrence: int) -> str:
+    """Return the stable event id of the ``occurrence``-th copy (from 0) of a click."""
+    return f"{digest}-{occurrence}"
+
+
+def parse_mimecast_date(value: str) -> int:
+    """Parse a Mimecast ``date`` (``2024-11-17T17:02:30+0000``) into epoch seconds.
+
+    Accepts ``+HHMM``, ``+HH:MM`` and ``Z`` offsets. Raises ValueError otherwise.
+    """
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"date without a UTC offset: {value!r}")
+    return int(parsed.timestamp())
+
+
+def format_mimecast_date(epoch: int) -> str:
+    """Format epoch seconds the way Mimecast writes dates: ``2024-11-17T17:02:30+0000``."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def format_iso(epoch: float) -> str:
+    """Format epoch seconds as RFC 3339 UTC with a ``Z``, for humans and checkpoints."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> int:
+    """Parse an ISO 8601 / RFC 3339 time given by a user. A naive time is taken as UTC."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())

@@ -1,0 +1,255 @@
+"""A tiny HTTP/1.1 server on ``asyncio.start_server``, just enough for the simulator.
+
+It speaks keep-alive, ``Content-Length`` and chunked request bodies, and honours
+``Connection: close``. Two extra "dispositions" let the simulator misbehave the way
+networks do: ``drop`` closes the connection without answering, and ``truncate``
+announces the full ``Content-Length`` but sends only half the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Literal
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+Disposition = Literal["send", "drop", "truncate"]
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed HTTP request.
+
+    Attributes:
+        method: e.g. ``POST``.
+        path: the target without its query string.
+        headers: lower-cased names; repeated headers joined with ``", "``.
+        body: the decoded body (chunked bodies are de-chunked).
+        keep_alive: whether the client lets the connection stay open.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    keep_alive: bool
+
+
+@dataclass(slots=True)
+class Response:
+    """What to send back, and how.
+
+    Attributes:
+        status: HTTP status code.
+        body: the complete body.
+        content_type: the ``Content-Type`` header.
+        headers: extra headers.
+        disposition: ``send`` normally; ``drop`` to close without answering;
+            ``truncate`` to send half the body and close.
+    """
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    disposition: Disposition = "send"
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+ErrorHook = Callable[[BaseException], None]
+
+
+class BadRequestError(Exception):
+    """The request cannot be parsed; answer ``status`` and close the connection."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class HttpServer:
+    """Serves ``handler`` on ``host:port``; port 0 picks a free port.
+
+    Args:
+        handler: turns a request into a response.
+        host: address to bind.
+        port: port to bind, 0 for any free one.
+        on_error: called with any exception the handler raised (the client gets a 500).
+    """
+
+    def __init__(
+        self, handler: Handler, host: str, port: int, on_error: ErrorHook | None = None
+    ) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self._on_error = on_error
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        """The bound port (only meaningful once started)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the server is not running")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Bind and start accepting connections."""
+        self._server = await asyncio.start_server(
+            self._serve_connection, self._host, self._port, limit=MAX_HEADER_BYTES
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, close every open connection and wait for their tasks."""
+        if self._server is None:
+            return
+        self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._serve_requests(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away; nothing to answer
+        except asyncio.CancelledError:
+            # stop() cancels idle keep-alive connections. Ending normally here keeps
+            # asyncio's stream callback from reporting the cancellation as an error.
+            pass
+        except BadRequestError as error:
+            with contextlib.suppress(ConnectionError):
+                await _write(
+                    writer, Response(error.status, str(error).encode(), "text/plain"), False
+                )
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    async def _serve_requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            request = await read_request(reader)
+            if request is None:
+                return
+            try:
+                response = await self._handler(request)
+            except Exception as error:  # noqa: BLE001 - one bad request must not kill the server
+                if self._on_error is not None:
+                    self._on_error(error)
+                response = Response(500, b"internal simulator error", "text/plain")
+            if response.disposition == "drop":
+                return
+            await _write(writer, response, request.keep_alive)
+            if response.disposition == "truncate" or not request.keep_alive:
+                return
+
+
+async def read_request(reader: asyncio.StreamReader) -> Request | None:
+    """Read one request; None when the client closed the connection between requests."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as error:
+        if not error.partial.strip():
+            return None
+        raise
+    except asyncio.LimitOverrunError as error:
+        raise BadRequestError(431, "request header too large") from error
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
+        raise BadRequestError(400, "malformed request line")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise BadRequestError(400, "malformed header line")
+        key = name.lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    body = await _read_body(reader, headers)
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    keep_alive = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
+    return Request(method, target.partition("?")[0], headers, body, keep_alive)
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    encoding = headers.get("transfer-encoding")
+    if encoding is not None:
+        if encoding.strip().lower() != "chunked":
+            raise BadRequestError(501, "only chunked transfer-encoding is supported")
+        return await _read_chunked(reader)
+    length_text = headers.get("content-length")
+    if length_text is None:
+        return b""
+    # Repeated headers arrive joined with ", "; they must all agree.
+    values = {v.strip() for v in length_text.split(",")}
+    if len(values) != 1 or not next(iter(values)).isdigit():
+        raise BadRequestError(400, "invalid content-length")
+    length = int(values.pop())
+    if length > MAX_BODY_BYTES:
+        raise BadRequestError(413, "request body too large")
+    return await reader.readexactly(length)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0].strip(), 16)
+        except ValueError as error:
+            raise BadRequestError(400, "invalid chunk size") from error
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                pass  # trailers are ignored
+            return bytes(body)
+        if len(body) + size > MAX_BODY_BYTES:
+            raise BadRequestError(413, "request body too large")
+        chunk = await reader.readexactly(size + 2)
+        if chunk[-2:] != b"\r\n":
+            raise BadRequestError(400, "chunk not terminated by CRLF")
+        body += chunk[:-2]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+async def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -> None:
+    body = response.body
+    head = [
+        f"HTTP/1.1 {response.status} {_reason(response.status)}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(body)}",
+    ]
+    head.extend(f"{name}: {value}" for name, value in response.headers)
+    if not keep_alive:
+        head.append("Connection: close")
+    head.append("\r\n")
+    if response.disposition == "truncate":
+        body = body[: len(body) // 2]
+    # Two writes instead of head + body: a page is ~240 KB and need not be copied.
+    writer.write("\r\n".join(head).encode("latin-1"))
+    writer.write(body)
+    await writer.drain()

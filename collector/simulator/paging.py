@@ -1,0 +1,151 @@
+"""Queries, their snapshots and the opaque page tokens that walk them.
+
+The first request of a query fixes a snapshot time: only clicks published by then
+belong to the query, so every later page of the same pass sees the same stable
+sequence even while late clicks keep arriving. A page token is base64url of
+compact JSON carrying everything needed to continue (filter, snapshot, offset,
+page size, issue time), so a client may omit ``data`` on later pages, as
+Elastic's integration does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from collector.simulator.dataset import ClickDataset
+
+ROUTES = frozenset({"inbound", "outbound", "internal", "all"})
+SCAN_RESULTS = frozenset({"clean", "malicious", "all"})
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A resolved get-logs filter, in whole epoch seconds.
+
+    Attributes:
+        start: first second included (``from``, inclusive).
+        stop: first second excluded (``to`` + 1 when ``to`` is inclusive).
+        route: ``inbound``, ``outbound``, ``internal`` or ``all``.
+        scan_result: ``clean``, ``malicious`` or ``all``.
+        oldest_first: ascending dates when true, newest first otherwise.
+        snapshot: wall-clock time of the pass's first request.
+    """
+
+    start: int
+    stop: int
+    route: str
+    scan_result: str
+    oldest_first: bool
+    snapshot: float
+
+
+@dataclass(frozen=True, slots=True)
+class PageToken:
+    """Where a pass continues: its query, the offset, the page size, when issued."""
+
+    query: Query
+    offset: int
+    page_size: int
+    issued_at: float
+
+    def encode(self) -> str:
+        """Return the opaque token string (base64url, no padding)."""
+        q = self.query
+        payload = {
+            "v": 1,
+            "q": [q.start, q.stop, q.route, q.scan_result, q.oldest_first, q.snapshot],
+            "o": self.offset,
+            "n": self.page_size,
+            "i": self.issued_at,
+        }
+        return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: Any) -> PageToken | None:
+        """Return the token ``text`` stands for, or None if it is not one of ours."""
+        if not isinstance(text, str) or not text:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            payload = orjson.loads(raw)
+            start, stop, route, scan, oldest, snapshot = payload["q"]
+            token = cls(
+                Query(start, stop, route, scan, oldest, snapshot),
+                payload["o"],
+                payload["n"],
+                payload["i"],
+            )
+        except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+        return token if payload.get("v") == 1 and _well_typed(token) else None
+
+
+def _well_typed(token: PageToken) -> bool:
+    q = token.query
+    ints = (q.start, q.stop, token.offset, token.page_size)
+    return (
+        all(type(v) is int for v in ints)
+        and token.offset >= 0
+        and token.page_size >= 1
+        and q.route in ROUTES
+        and q.scan_result in SCAN_RESULTS
+        and type(q.oldest_first) is bool
+        and all(isinstance(v, int | float) for v in (q.snapshot, token.issued_at))
+    )
+
+
+class SnapshotCache:
+    """The ordered results of the most recent queries, so each page is O(page size).
+
+    A query evicted from the cache is rebuilt from the dataset; the result is the
+    same because clicks published after the snapshot never count.
+
+    Args:
+        dataset: where clicks come from.
+        retention_secs: clicks older than this, relative to the snapshot, are gone
+            (Mimecast keeps 30 days); None keeps everything.
+        capacity: how many queries to keep.
+
+    Attributes:
+        capacity: how many queries are kept.
+        rebuilds: how many times a query's results were computed (a cache miss).
+    """
+
+    def __init__(
+        self, dataset: ClickDataset, retention_secs: float | None = None, capacity: int = 16
+    ) -> None:
+        self._dataset = dataset
+        self._retention = retention_secs
+        self.capacity = capacity
+        self._results: OrderedDict[Query, list[bytes]] = OrderedDict()
+        self.rebuilds = 0
+
+    def results(self, query: Query) -> list[bytes]:
+        """Return the query's clicks, serialized, in the order they are served."""
+        cached = self._results.get(query)
+        if cached is not None:
+            self._results.move_to_end(query)
+            return cached
+        self.rebuilds += 1
+        start = query.start
+        if self._retention is not None:
+            start = max(start, int(query.snapshot - self._retention) + 1)
+        ordered = self._dataset.select(
+            start=start,
+            stop=query.stop,
+            route=query.route,
+            scan_result=query.scan_result,
+            snapshot=query.snapshot,
+        )
+        if not query.oldest_first:
+            ordered.reverse()
+        self._results[query] = ordered
+        if len(self._results) > self.capacity:
+            self._results.popitem(last=False)
+        return ordered

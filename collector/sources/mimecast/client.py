@@ -1,0 +1,209 @@
+"""HTTP client for ``POST /api/ttp/url/get-logs``: one request in, one page out.
+
+It authenticates (API 2.0 bearer token or API 1.0 HMAC), sends the window and
+page token, and turns every answer into either a :class:`LogsPage` or one of the
+errors in :mod:`collector.errors`. Whether to try again is left to the retry
+policy, which sees only the error type.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from collector import __version__
+from collector.errors import (
+    AuthError,
+    BindingExpiredError,
+    ConfigError,
+    MimecastApiError,
+    PageTokenRejectedError,
+    RateLimitedError,
+    TransientSourceError,
+)
+from collector.events import ClickLog, format_mimecast_date
+from collector.retry import RetryPolicy
+from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
+from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.responses import classify_response
+from collector.stats import SourceStats
+
+LOGS_PATH = "/api/ttp/url/get-logs"
+
+
+@dataclass(frozen=True, slots=True)
+class LogsPage:
+    """One page of click logs as Mimecast returned it."""
+
+    clicks: list[ClickLog]
+    next_token: str | None
+    request_id: str
+
+
+def _verify_context(config: MimecastSourceConfig, key: str) -> ssl.SSLContext | bool:
+    if config.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{key}.ca_file: cannot load CA bundle {config.ca_file!r}: {exc}"
+        ) from None
+
+
+class MimecastClient:
+    """Reads pages of URL Protection click logs from one Mimecast tenant."""
+
+    def __init__(
+        self,
+        name: str,
+        config: MimecastSourceConfig,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        stats: SourceStats | None = None,
+    ) -> None:
+        self.name = name
+        self._config = config
+        self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
+        self.stats = stats or SourceStats()
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
+            verify=_verify_context(config, f"sources.{name}"),
+            proxy=config.proxy,
+            transport=transport,
+            headers={"User-Agent": f"mimecast-collector/{__version__}"},
+            trust_env=False,
+        )
+        self._tokens: OAuth2TokenProvider | None = None
+        self._signer: HmacSigner | None = None
+        # The config model guarantees the credentials of the chosen scheme are present.
+        if config.auth == "oauth2" and config.client_id and config.client_secret:
+            self._tokens = OAuth2TokenProvider(config.client_id, config.client_secret)
+        elif config.app_id and config.app_key and config.access_key and config.secret_key:
+            self._signer = HmacSigner(
+                config.app_id, config.app_key, config.access_key, config.secret_key
+            )
+        else:
+            raise ConfigError(f"sources.{name}: credentials for auth = {config.auth!r} are missing")
+
+    def __repr__(self) -> str:
+        return f"MimecastClient(name={self.name!r}, base_url={self._config.base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def get_logs(
+        self, window_from: int, window_to: int, page_token: str | None, page_size: int | None = None
+    ) -> LogsPage:
+        """Fetch one page of the window [window_from, window_to] (epoch seconds).
+
+        Retries what is worth retrying, within ``retry_max_secs``; raises the last
+        error when the budget runs out, and permanent errors at once.
+        """
+        body = self._request_body(window_from, window_to, page_token, page_size)
+
+        def count_retry(error: BaseException, wait: float) -> None:
+            self.stats.retries += 1
+            if isinstance(error, RateLimitedError):
+                self.stats.rate_limited_wait_secs += wait
+
+        return await self._retry.call(
+            lambda: self._attempt(body, page_token is not None),
+            what="get-logs",
+            on_retry=count_retry,
+        )
+
+    def _request_body(
+        self, window_from: int, window_to: int, page_token: str | None, page_size: int | None
+    ) -> bytes:
+        pagination: dict[str, Any] = {"pageSize": page_size or self._config.page_size}
+        if page_token is not None:
+            pagination["pageToken"] = page_token
+        query = {
+            "from": format_mimecast_date(window_from),
+            "to": format_mimecast_date(window_to),
+            "route": self._config.route,
+            "scanResult": self._config.scan_result,
+            "oldestFirst": True,
+        }
+        return orjson.dumps({"meta": {"pagination": pagination}, "data": [query]})
+
+    async def _attempt(self, body: bytes, has_token: bool) -> LogsPage:
+        response, request_id = await self._send(body)
+        if response.status_code == 401 and self._tokens is not None:
+            # The token may have been revoked or expired early: fetch a new one, once.
+            self._tokens.invalidate(_bearer(response.request))
+            response, request_id = await self._send(body)
+        try:
+            clicks, next_token = classify_response(response, request_id, has_token)
+        except RateLimitedError:
+            self.stats.requests["rate_limited"] += 1
+            self.stats.rate_limited += 1
+            raise
+        except TransientSourceError:
+            self.stats.requests["retryable_error"] += 1
+            raise
+        except (AuthError, BindingExpiredError, PageTokenRejectedError, MimecastApiError):
+            self.stats.requests["error"] += 1
+            raise
+        self.stats.requests["ok"] += 1
+        return LogsPage(clicks, next_token, request_id)
+
+    async def _send(self, body: bytes) -> tuple[httpx.Response, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._signer is not None:
+            headers.update(self._signer.headers(LOGS_PATH))
+            request_id = headers["x-mc-req-id"]
+        else:
+            assert self._tokens is not None
+            fetches = self._tokens.fetches
+            token = await self._tokens.token(self._http)
+            self.stats.token_fetches += self._tokens.fetches - fetches
+            request_id = str(uuid.uuid4())
+            headers["Authorization"] = f"Bearer {token}"
+            headers["x-mc-req-id"] = request_id
+        started = time.monotonic()
+        try:
+            response = await self._http.post(LOGS_PATH, content=body, headers=headers)
+        except httpx.TimeoutException:
+            self.stats.requests["timeout"] += 1
+            raise TransientSourceError(
+                f"no answer from Mimecast within {time.monotonic() - started:.0f}s",
+                request_id=request_id,
+            ) from None
+        except httpx.TransportError as exc:
+            self.stats.requests["connection_error"] += 1
+            raise _transport_error(exc, request_id) from None
+        return response, request_id
+
+
+def _bearer(request: httpx.Request) -> str:
+    header: str = request.headers.get("Authorization", "")
+    return header.removeprefix("Bearer ")
+
+
+def _transport_error(exc: httpx.TransportError, request_id: str) -> Exception:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            # A wrong certificate will not fix itself: fail now, and say what to do.
+            return MimecastApiError(
+                f"TLS certificate of the Mimecast endpoint could not be verified "
+                f"({cause.verify_message}); if a TLS-inspecting proxy is in the way, "
+                "set ca_file to its CA bundle",
+                request_id=request_id,
+            )
+        cause = cause.__cause__ or cause.__context__
+    return TransientSourceError(
+        f"connection to Mimecast failed: {type(exc).__name__}: {exc or 'no details'}",
+        request_id=request_id,
+    )

@@ -1,0 +1,145 @@
+"""Config model of the ``mimecast_ttp_url`` source: one Mimecast tenant or credential."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from collector.secrets import SecretsModel
+
+RETENTION_SECS = 30 * 86400
+"""Mimecast keeps URL Protection logs for 30 days; older clicks cannot be read."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(url: str) -> str:
+    """Validate a remote endpoint: https anywhere, plain http only to loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"must use https: plain http is allowed only to loopback hosts, got {url!r}"
+        )
+    return url.rstrip("/")
+
+
+class MimecastSourceConfig(SecretsModel):
+    """``[sources.<name>]`` with ``type = "mimecast_ttp_url"``."""
+
+    type: Literal["mimecast_ttp_url"] = Field(description="Source type.")
+    base_url: str = Field(
+        default="https://api.services.mimecast.com",
+        description=(
+            "Mimecast API base URL. API 2.0: https://api.services.mimecast.com (global), "
+            "https://uk-api.services.mimecast.com or https://us-api.services.mimecast.com. "
+            "API 1.0: your regional host, e.g. https://eu-api.mimecast.com. Must be https; "
+            "plain http is accepted only for loopback hosts (the simulator)."
+        ),
+    )
+    auth: Literal["oauth2", "hmac"] = Field(
+        default="oauth2",
+        description='"oauth2" (API 2.0 client credentials) or "hmac" (legacy API 1.0 keys).',
+    )
+    client_id: str | None = Field(default=None, description="API 2.0 client id (auth = oauth2).")
+    client_secret: SecretStr | None = Field(
+        default=None, description="API 2.0 client secret (auth = oauth2). Or client_secret_file."
+    )
+    app_id: str | None = Field(default=None, description="API 1.0 application id (auth = hmac).")
+    app_key: SecretStr | None = Field(
+        default=None, description="API 1.0 application key (auth = hmac). Or app_key_file."
+    )
+    access_key: SecretStr | None = Field(
+        default=None, description="API 1.0 access key (auth = hmac). Or access_key_file."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="API 1.0 secret key, base64 as Mimecast gives it (auth = hmac). "
+        "Or secret_key_file.",
+    )
+    interval_secs: int = Field(default=300, ge=1, description="Seconds between cycles in `run`.")
+    initial_lookback_secs: int = Field(
+        default=86400,
+        ge=0,
+        description="On the very first cycle, how far back to start. Clamped to Mimecast's "
+        "30-day retention.",
+    )
+    page_size: int = Field(default=500, ge=1, le=500, description="Click logs per request.")
+    route: Literal["all", "inbound", "outbound", "internal"] = Field(
+        default="all", description="Mimecast `route` filter."
+    )
+    scan_result: Literal["all", "clean", "malicious"] = Field(
+        default="all", description="Mimecast `scanResult` filter."
+    )
+    lag_secs: int = Field(
+        default=60,
+        ge=0,
+        description="Each window ends this many seconds before now, so Mimecast has time "
+        "to publish a second's clicks before it is read.",
+    )
+    overlap_secs: int = Field(
+        default=900,
+        ge=0,
+        description="Every window also re-reads this many seconds before its start, to "
+        "catch clicks Mimecast published late. Clicks already delivered are recognised "
+        "by content hash and not sent again.",
+    )
+    retry_max_secs: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long one request may keep retrying (429, 5xx, timeouts) before "
+        "the cycle fails; the checkpoint then stays where it was.",
+    )
+    connect_timeout_secs: float = Field(default=10.0, gt=0, description="TCP/TLS connect timeout.")
+    read_timeout_secs: float = Field(
+        default=60.0, gt=0, description="Timeout waiting for each response."
+    )
+    proxy: str | None = Field(
+        default=None, description="HTTP(S) proxy URL, e.g. http://proxy.example:3128."
+    )
+    ca_file: str | None = Field(
+        default=None,
+        description="PEM CA bundle to trust instead of the system store (for TLS-inspecting "
+        "proxies). TLS is always verified.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return check_endpoint_url(value)
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"must be an http:// or https:// proxy URL, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> Self:
+        required = (
+            ("client_id", "client_secret")
+            if self.auth == "oauth2"
+            else ("app_id", "app_key", "access_key", "secret_key")
+        )
+        for key in required:
+            if getattr(self, key) is None:
+                raise PydanticCustomError(
+                    "config_key",
+                    '{key}: is required when auth = "{auth}"',
+                    {"key": key, "auth": self.auth},
+                )
+        return self
