@@ -59,11 +59,11 @@ class Collector:
 
     async def start(self) -> None:
         """Start every sink, then build each source's client and runner."""
-        context = SinkContext(state_dir=self.config.state_dir)
         for name, sink_config in self.config.sinks.items():
+            context = SinkContext(state_dir=self.config.state_dir)
             sink = sink_config.build(name, context)
             self.sinks[name] = SinkHandle(
-                name, sink, RetryPolicy(max_secs=sink_config.retry_max_secs)
+                name, sink, RetryPolicy(max_secs=sink_config.retry_max_secs), context.stats
             )
             try:
                 await sink.start()

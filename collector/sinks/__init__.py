@@ -20,7 +20,7 @@ third-party sinks register a ``SinkConfig`` subclass in the entry-point group
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +28,7 @@ from pydantic import Field
 
 from collector.events import Batch
 from collector.secrets import SecretsModel
+from collector.stats import SinkStats
 
 
 @runtime_checkable
@@ -51,9 +52,17 @@ class Sink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SinkContext:
-    """What a sink may use from the collector's own config when it is built."""
+    """What a sink may use from the collector when it is built.
+
+    Attributes:
+        state_dir: the collector's ``state_dir`` (dead letters go under
+            ``<state_dir>/dead-letter/<sink name>/`` unless configured otherwise).
+        stats: this sink's counters; the pipeline counts events, batches, retries
+            and errors itself, the sink adds ``bytes`` and ``dead_lettered``.
+    """
 
     state_dir: Path
+    stats: SinkStats = field(default_factory=SinkStats)
 
 
 class SinkConfig(SecretsModel):
