@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate the config, authenticate to Mimecast, check every sink"
     )
     _config_arg(check)
+    health = commands.add_parser(
+        "health", help="exit 0 if every source completed a cycle within 3 intervals, else 1"
+    )
+    _config_arg(health)
 
     checkpoint = commands.add_parser("checkpoint", help="show or reset checkpoints")
     actions = checkpoint.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -121,7 +125,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await run_demo(args.out, args.clicks)
     if args.command == "checkpoint":
         return commands.checkpoint(args.config, args.action, args)
-    handler = {"run": commands.run, "once": commands.once, "check": commands.check}
+    handler = {
+        "run": commands.run,
+        "once": commands.once,
+        "check": commands.check,
+        "health": commands.health,
+    }
     return await handler[args.command](args.config)
 
 

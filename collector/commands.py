@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 
 from collector.app import Collector
@@ -15,7 +16,9 @@ from collector.config import CollectorConfig, load_config
 from collector.daemon import run_daemon, run_once, with_stop_signals
 from collector.errors import CollectorError, ConfigError
 from collector.events import format_iso, parse_iso
+from collector.health import HEALTH_FILE, read_health_file, readiness_problems
 from collector.logging import configure_logging
+from collector.metrics import MetricsServer
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
 from collector.sources.mimecast.client import MimecastClient
@@ -30,10 +33,60 @@ def _load(path: Path) -> CollectorConfig:
 
 
 async def run(path: Path) -> int:
-    """``run``: the daemon."""
+    """``run``: the daemon, with the metrics and health server when configured."""
     config = _load(path)
     async with Collector(config) as collector:
-        return await with_stop_signals(lambda stop: run_daemon(collector, stop))
+        metrics = config.metrics
+        server = MetricsServer(collector, metrics) if metrics else None
+        if server is not None and metrics is not None:
+            try:
+                await server.start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"metrics.address: cannot listen on {metrics.address}: {exc.strerror}"
+                ) from None
+        try:
+            return await with_stop_signals(lambda stop: run_daemon(collector, stop))
+        finally:
+            if server is not None:
+                await server.stop()
+
+
+async def health(path: Path) -> int:
+    """``health``: 0 when every source completed a cycle within 3 intervals, else 1."""
+    config = load_config(path)
+    if config.metrics is not None:
+        host = config.metrics.host
+        if host in ("0.0.0.0", "::", ""):  # the wildcard address: ask ourselves on loopback
+            host = "127.0.0.1"
+        url = f"http://{host if ':' not in host else f'[{host}]'}:{config.metrics.port}/readyz"
+        try:
+            async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
+                response = await http.get(url)
+            problems = list(orjson.loads(response.content).get("problems", []))
+            ready = response.status_code == 200
+        except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError) as exc:
+            print(f"not ready: cannot ask {url}: {type(exc).__name__}: {exc}")
+            return EXIT_FAILED
+    else:
+        try:
+            facts = read_health_file(config.state_dir)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(
+                f"not ready: no readable {config.state_dir / HEALTH_FILE} ({exc}); "
+                "is `run` running?"
+            )
+            return EXIT_FAILED
+        facts = {name: facts[name] for name in config.sources if name in facts}
+        missing = [name for name in config.sources if name not in facts]
+        problems = [f"source {name}: not running" for name in missing]
+        problems += readiness_problems(facts, time.time())
+        ready = not problems
+    for problem in problems:
+        print(f"not ready: {problem}")
+    if ready:
+        print("ready: every source completed a cycle within 3 x interval_secs")
+    return EXIT_OK if ready else EXIT_FAILED
 
 
 async def once(path: Path) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from collector.errors import ConfigError
+from collector.metrics import MetricsConfig
 from collector.sinks import SinkConfig
 from collector.sinks.registry import sink_config_class
 from collector.sources.mimecast.config import MimecastSourceConfig
@@ -60,6 +61,7 @@ class _FileModel(BaseModel):
     sources: dict[str, MimecastSourceConfig] = Field(min_length=1)
     sinks: dict[str, dict[str, Any]] = Field(min_length=1)
     log: LogConfig = LogConfig()
+    metrics: MetricsConfig | None = None
 
     @field_validator("sources", "sinks", mode="before")
     @classmethod
@@ -75,6 +77,7 @@ class CollectorConfig:
     sources: dict[str, MimecastSourceConfig]
     sinks: dict[str, SinkConfig]
     log: LogConfig
+    metrics: MetricsConfig | None = None
 
     def sinks_for(self, source: str) -> list[str]:
         """Names of the sinks that take events from ``source``."""
@@ -196,7 +199,11 @@ def parse_config(document: dict[str, Any]) -> CollectorConfig:
     if problems:
         raise ConfigError(problems)
     return CollectorConfig(
-        state_dir=top.state_dir, sources=dict(top.sources), sinks=sinks, log=top.log
+        state_dir=top.state_dir,
+        sources=dict(top.sources),
+        sinks=sinks,
+        log=top.log,
+        metrics=top.metrics,
     )
 
 

@@ -22,7 +22,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collector.app import Collector
 from collector.errors import CollectorError
+from collector.health import snapshot, write_health_file
 from collector.pipeline import SourceRunner
+from collector.systemd import notify, watchdog_interval_secs
 
 T = TypeVar("T")
 
@@ -63,9 +65,50 @@ async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
         await asyncio.wait(pending, timeout=2.0)
 
 
+async def wait_for_healthy_sinks(collector: Collector, stop: asyncio.Event) -> bool:
+    """Run every sink's healthcheck until all pass; False if asked to stop first.
+
+    A receiver that is down at start is not a reason to exit: systemd would only
+    restart us into the same situation. We wait (with backoff) and say why.
+    """
+    delay = 1.0
+    while not stop.is_set():
+        failures = []
+        for name, handle in collector.sinks.items():
+            try:
+                await handle.sink.healthcheck()
+            except CollectorError as exc:
+                failures.append(f"{name}: {exc}")
+        if not failures:
+            return True
+        log.error("sinks_unhealthy", problems=failures, retry_in_secs=delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 60.0)
+    return False
+
+
+async def _watchdog(interval: float) -> None:
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
 async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
     """Run every source on its interval until ``stop`` is set. Returns the exit code."""
     running: set[asyncio.Task[Any]] = set()
+    state_dir = collector.config.state_dir
+
+    def record_health() -> None:
+        runners = collector.runners
+        facts = snapshot(
+            {name: runner.stats for name, runner in runners.items()},
+            {name: runner.config.interval_secs for name, runner in runners.items()},
+        )
+        try:
+            write_health_file(state_dir, facts)
+        except OSError as exc:
+            log.warning("health_file_not_written", error=str(exc))
 
     def job_for(runner: SourceRunner) -> Callable[[], Coroutine[Any, Any, None]]:
         async def job() -> None:
@@ -80,8 +123,12 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
                 log.exception("cycle_crashed", source=runner.name)
             finally:
                 running.discard(task)
+                record_health()
 
         return job
+
+    if not await wait_for_healthy_sinks(collector, stop):
+        return 0
 
     scheduler = AsyncIOScheduler(timezone=UTC)
     for name, runner in collector.runners.items():
@@ -96,11 +143,18 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
             misfire_grace_time=runner.config.interval_secs,
         )
     scheduler.start()
+    record_health()
+    notify("READY=1")
+    interval = watchdog_interval_secs()
+    watchdog = asyncio.create_task(_watchdog(interval)) if interval else None
     log.info("started", sources=sorted(collector.runners), sinks=sorted(collector.sinks))
     try:
         await stop.wait()
     finally:
+        notify("STOPPING=1")
         scheduler.shutdown(wait=False)
+        if watchdog is not None:
+            watchdog.cancel()
         await _drain(running)
     log.info("stopped")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ async def _send(handle: SinkHandle, events: Batch) -> None:
         handle.stats.retries += 1
         handle.stats.errors[type(error).__name__] += 1
 
+    started = time.monotonic()
     with structlog.contextvars.bound_contextvars(sink=handle.name):
         try:
             await handle.retry.call(
@@ -62,5 +64,6 @@ async def _send(handle: SinkHandle, events: Batch) -> None:
             handle.stats.errors[type(exc).__name__] += 1
             log.exception("sink_crashed", error_type=type(exc).__name__)
             raise SinkError(handle.name, f"unexpected {type(exc).__name__}: {exc}") from exc
+    handle.stats.send_latency.observe(time.monotonic() - started)
     handle.stats.events += len(events)
     handle.stats.batches += 1

@@ -34,6 +34,16 @@ def scrub_secrets(
     return event_dict
 
 
+def _text_renderer(renderer: Any) -> Any:
+    """The stdlib formatter wants text; the JSON renderer returns orjson bytes."""
+
+    def render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        rendered = renderer(logger, method, event_dict)
+        return rendered.decode() if isinstance(rendered, bytes) else str(rendered)
+
+    return render
+
+
 def configure_logging(
     level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
 ) -> None:
@@ -55,6 +65,20 @@ def configure_logging(
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
         logger_factory = structlog.PrintLoggerFactory(out)
+    # Libraries log through the standard library (APScheduler, httpx): render those
+    # lines the same way, and keep their routine chatter out.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=_text_renderer(renderer), foreign_pre_chain=shared
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached" is expected when a
+    # cycle outlasts its interval; the cycle's own log lines say what matters.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -87,6 +87,8 @@ class SourceRunner:
                 await self._pages(outcome, stop)
             except CollectorError as exc:
                 self.stats.cycles_failed += 1
+                self.stats.last_error = str(exc)
+                self.stats.cycle_duration.observe(time.monotonic() - started)
                 log.error(
                     "cycle_failed",
                     error=str(exc),
@@ -97,9 +99,11 @@ class SourceRunner:
                     events=outcome.events,
                 )
                 raise
+            self.stats.cycle_duration.observe(time.monotonic() - started)
             if outcome.caught_up:
                 self.stats.cycles_ok += 1
                 self.stats.last_success_at = self.clock()
+                self.stats.last_error = None
             log.info(
                 "cycle_finished",
                 pages=outcome.pages,
@@ -113,13 +117,17 @@ class SourceRunner:
 
     async def _pages(self, outcome: CycleOutcome, stop: asyncio.Event | None) -> None:
         checkpoint = await asyncio.to_thread(self.store.load) or Checkpoint(self.name)
+        self.stats.cursor = checkpoint.cursor
+        # The target is fixed when the cycle starts: a cycle that chased the moving
+        # "now" would never end when pages are slow or the overlap holds many clicks.
+        cycle_now = self.clock()
         restarts = 0
         while True:
             if stop is not None and stop.is_set():
                 outcome.interrupted = True
                 return
             if checkpoint.window is None:
-                plan = plan_next_window(checkpoint, self.config, self.clock())
+                plan = plan_next_window(checkpoint, self.config, cycle_now)
                 self._report(plan)
                 if plan.window is None:
                     outcome.caught_up = True
@@ -144,6 +152,7 @@ class SourceRunner:
             await deliver(self.sinks, admission.events)
             self._advance(checkpoint, window, page.next_token, bool(page.clicks))
             await self.store.asave(checkpoint)
+            self.stats.cursor = checkpoint.cursor
             self._count(outcome, admission, len(page.clicks), window, page.request_id)
 
     def _advance(

@@ -2,8 +2,45 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
+
+DURATION_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts of observations per upper bound (seconds), Prometheus style."""
+
+    bounds: tuple[float, ...] = DURATION_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        """Record one observation."""
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    @property
+    def count(self) -> int:
+        """Number of observations."""
+        return sum(self.counts)
 
 
 @dataclass(slots=True)
@@ -25,6 +62,10 @@ class SourceStats:
     """Wall-clock time of the last cycle that finished caught up."""
     newest_delivered: int | None = None
     """Epoch seconds of the newest click every sink has acknowledged."""
+    cursor: int | None = None
+    """Epoch seconds up to which every click has been delivered (the checkpoint)."""
+    cycle_duration: Histogram = field(default_factory=Histogram)
+    last_error: str | None = None
 
 
 @dataclass(slots=True)
@@ -37,3 +78,4 @@ class SinkStats:
     errors: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     dead_lettered: int = 0
+    send_latency: Histogram = field(default_factory=Histogram)

@@ -192,3 +192,14 @@ async def test_window_boundaries_under_both_readings_of_to(
             assert await collect_once(parse(document)) == {"clicks": None}
     written = multiset(read_lines(tmp_path / "out" / "clicks.ndjson"))
     assert written == truth
+
+
+async def test_a_cycle_ends_even_when_pages_are_slower_than_the_clock(tmp_path: Path) -> None:
+    # Each page takes longer than a second, so "now - lag_secs" moves during every
+    # window; the cycle must still end at the target it started with.
+    dataset = backlog(250, seed=9)
+    async with Simulator(SimulatorConfig(latency_secs=1.1), dataset) as sim:
+        document = settings(tmp_path, sim.base_url, source={"page_size": 100, "lag_secs": 0})
+        results = await asyncio.wait_for(collect_once(parse(document)), 30)
+    assert results == {"clicks": None}
+    assert multiset(read_lines(tmp_path / "out" / "clicks.ndjson")) == multiset(dataset.truth())

@@ -1,0 +1,83 @@
+"""Liveness and readiness: one rule, answered over HTTP and from the command line.
+
+Ready means every source completed a cycle (caught up) within 3 x its
+``interval_secs``. A fresh process is not ready until each source has done so
+once; a source failing for three intervals in a row makes it not ready again.
+
+The daemon also writes the facts to ``<state_dir>/health.json`` after every
+cycle, so ``mimecast-collector health`` can answer without the metrics server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from collector.stats import SourceStats
+
+READY_WITHIN_INTERVALS = 3
+HEALTH_FILE = "health.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """What readiness needs to know about one source."""
+
+    interval_secs: int
+    last_success_at: float | None
+    last_error: str | None = None
+
+
+def readiness_problems(sources: Mapping[str, SourceHealth], now: float) -> list[str]:
+    """Why the collector is not ready; an empty list means ready."""
+    problems = []
+    for name, health in sorted(sources.items()):
+        limit = READY_WITHIN_INTERVALS * health.interval_secs
+        reason = f"; last error: {health.last_error}" if health.last_error else ""
+        if health.last_success_at is None:
+            problems.append(f"source {name}: no cycle has completed yet{reason}")
+        elif now - health.last_success_at > limit:
+            age = int(now - health.last_success_at)
+            problems.append(
+                f"source {name}: last completed cycle {age}s ago (limit {limit}s){reason}"
+            )
+    return problems
+
+
+def snapshot(
+    stats: Mapping[str, SourceStats], intervals: Mapping[str, int]
+) -> dict[str, SourceHealth]:
+    """The readiness facts of running sources."""
+    return {
+        name: SourceHealth(intervals[name], source.last_success_at, source.last_error)
+        for name, source in stats.items()
+    }
+
+
+def write_health_file(state_dir: Path, sources: Mapping[str, SourceHealth]) -> None:
+    """Atomically replace ``<state_dir>/health.json`` (no fsync: it is advisory)."""
+    document = {
+        name: {
+            "interval_secs": health.interval_secs,
+            "last_success_at": health.last_success_at,
+            "last_error": health.last_error,
+        }
+        for name, health in sources.items()
+    }
+    path = state_dir / HEALTH_FILE
+    temp = path.with_name(f".{HEALTH_FILE}.{os.getpid()}.tmp")
+    temp.write_bytes(orjson.dumps(document))
+    os.replace(temp, path)
+
+
+def read_health_file(state_dir: Path) -> dict[str, SourceHealth]:
+    """Read what a running daemon wrote; raises OSError or ValueError."""
+    document = orjson.loads((state_dir / HEALTH_FILE).read_bytes())
+    return {
+        name: SourceHealth(int(item["interval_secs"]), item["last_success_at"], item["last_error"])
+        for name, item in document.items()
+    }
