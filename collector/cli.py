@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory")
     demo.add_argument("--clicks", type=int, default=5000, help="clicks in the simulated tenant")
+    completion = commands.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=["bash", "zsh"])
     return parser
 
 
@@ -115,6 +117,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
     # Imported here so `--help` and `--version` stay fast.
     from collector import commands
 
+    if args.command == "completion":
+        from collector.completion import bash_script, zsh_script
+
+        script = bash_script if args.shell == "bash" else zsh_script
+        sys.stdout.write(script(build_parser()))
+        return EXIT_OK
     if args.command == "simulate":
         from collector.simulator.cli import serve
 

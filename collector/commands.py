@@ -19,6 +19,7 @@ from collector.events import format_iso, parse_iso
 from collector.health import HEALTH_FILE, read_health_file, readiness_problems
 from collector.logging import configure_logging
 from collector.metrics import MetricsServer
+from collector.progress import backlog_progress
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
 from collector.sources.mimecast.client import MimecastClient
@@ -93,7 +94,10 @@ async def once(path: Path) -> int:
     """``once``: every source until caught up; 1 if any source failed."""
     config = _load(path)
     async with Collector(config) as collector:
-        results = await with_stop_signals(lambda stop: run_once(collector, stop))
+        with backlog_progress(list(collector.runners)) as on_page:
+            for runner in collector.runners.values():
+                runner.on_page = on_page
+            results = await with_stop_signals(lambda stop: run_once(collector, stop))
     failed = {name: error for name, error in results.items() if error is not None}
     for name, error in failed.items():
         print(f"error: source {name}: {error}", file=sys.stderr)

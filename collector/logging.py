@@ -20,6 +20,10 @@ from collector.secrets import registered_secrets, scrub
 LogFormat = Literal["auto", "json", "console"]
 
 
+def _orjson_text(value: Any, **_: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def scrub_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -44,11 +48,24 @@ def _text_renderer(renderer: Any) -> Any:
     return render
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now, so a progress bar can redirect logs."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None
 ) -> None:
     """Configure structlog for the whole process. Safe to call more than once."""
-    out = stream if stream is not None else sys.stderr
+    out: Any = stream if stream is not None else _CurrentStderr()
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     shared: list[Any] = [
@@ -61,7 +78,11 @@ def configure_logging(
     logger_factory: Any
     if fmt == "json":
         renderer: Any = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        logger_factory = structlog.BytesLoggerFactory(out.buffer)
+        if hasattr(out, "buffer"):
+            logger_factory = structlog.BytesLoggerFactory(out.buffer)
+        else:
+            renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
+            logger_factory = structlog.PrintLoggerFactory(out)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
         logger_factory = structlog.PrintLoggerFactory(out)

@@ -35,6 +35,9 @@ from collector.window import Plan, plan_next_window
 
 log = structlog.get_logger("collector.pipeline")
 
+PageListener = Callable[[str, Window, int], None]
+"""Told (source, window, new events) after each acknowledged page: progress bars."""
+
 # A pageToken Mimecast rejects restarts the pass from the last complete second;
 # if that keeps happening within one cycle, something else is wrong.
 MAX_PASS_RESTARTS = 3
@@ -64,6 +67,7 @@ class SourceRunner:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.on_page: PageListener | None = None
         self.name = name
         self.config = config
         self.client = client
@@ -154,6 +158,8 @@ class SourceRunner:
             await self.store.asave(checkpoint)
             self.stats.cursor = checkpoint.cursor
             self._count(outcome, admission, len(page.clicks), window, page.request_id)
+            if self.on_page is not None:
+                self.on_page(self.name, window, len(admission.events))
 
     def _advance(
         self, checkpoint: Checkpoint, window: Window, next_token: str | None, had_clicks: bool
