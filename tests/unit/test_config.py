@@ -212,3 +212,18 @@ def test_cli_usage_error_is_exit_2() -> None:
         check=False,
     )
     assert done.returncode == 2 and "-c/--config" in done.stderr
+
+
+def test_shipped_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).parents[2] / "config" / "collector.example.toml"
+    secret = tmp_path / "client_secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("MIMECAST_CLIENT_ID", "id")
+    for name in ("SPLUNK_HEC_TOKEN", "ES_API_KEY", "WEBHOOK_TOKEN"):
+        monkeypatch.setenv(name, "placeholder-secret")
+    text = example.read_text().replace("/run/credentials/mimecast-collector/client_secret", str(secret))
+    path = tmp_path / "example.toml"
+    path.write_text(text)
+    config = load_config(path)
+    assert "url_clicks" in config.sources
+    assert config.sinks
