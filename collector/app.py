@@ -15,13 +15,17 @@ from collector.errors import CollectorError, SinkError
 from collector.pipeline import SourceRunner
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
-from collector.sources.mimecast.client import MimecastClient
+from collector.sources.mimecast.client import MimecastClient, credential_key
+from collector.sources.mimecast.pacer import PacerRegistry
 
 log = structlog.get_logger("collector.app")
 
 
 class Collector:
-    """Owns every sink, Mimecast client and source runner of one config.
+    """Owns the sinks, Mimecast clients and source runners of one config.
+
+    ``only_sources`` limits it to some sources and the sinks they feed
+    (``backfill``); ``lock=False`` leaves the main checkpoints unlocked.
 
     ``async with Collector(config) as collector:`` starts the sinks and takes each
     source's checkpoint lock; leaving the block closes everything in reverse.
@@ -33,10 +37,12 @@ class Collector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         lock: bool = True,
+        only_sources: list[str] | None = None,
     ) -> None:
         self.config = config
         self._transport = transport
         self._lock = lock
+        self._sources = only_sources if only_sources is not None else list(config.sources)
         self.sinks: dict[str, SinkHandle] = {}
         self.runners: dict[str, SourceRunner] = {}
         self._stores: list[CheckpointStore] = []
@@ -59,7 +65,10 @@ class Collector:
 
     async def start(self) -> None:
         """Start every sink, then build each source's client and runner."""
+        wanted = {sink for source in self._sources for sink in self.config.sinks_for(source)}
         for name, sink_config in self.config.sinks.items():
+            if name not in wanted:
+                continue
             context = SinkContext(state_dir=self.config.state_dir)
             sink = sink_config.build(name, context)
             self.sinks[name] = SinkHandle(
@@ -71,12 +80,19 @@ class Collector:
                 raise
             except OSError as exc:
                 raise SinkError(name, f"cannot start: {exc}") from exc
-        for name, source_config in self.config.sources.items():
+        pacers = PacerRegistry()
+        for name in self._sources:
+            source_config = self.config.sources[name]
             store = CheckpointStore(self.config.state_dir, name)
             if self._lock:
                 store.lock()
                 self._stores.append(store)
-            client = MimecastClient(name, source_config, transport=self._transport)
+            client = MimecastClient(
+                name,
+                source_config,
+                transport=self._transport,
+                pacer=pacers.for_credential(credential_key(source_config)),
+            )
             handles = [self.sinks[sink] for sink in self.config.sinks_for(name)]
             self.runners[name] = SourceRunner(name, source_config, client, handles, store)
 

@@ -38,52 +38,99 @@ Delivered = dict[int, dict[str, int]]
 
 @dataclass(slots=True)
 class Window:
-    """A window [start, end] (epoch seconds, inclusive) being read page by page."""
+    """A window [start, end] (epoch seconds) being read page by page, oldest first.
+
+    During a catch-up a pass is cut into several windows (slices) read at once;
+    each slice delivers only the clicks dated before its ``keep_until`` (the next
+    slice's start), so the slices share no click whatever Mimecast's ``to`` means.
+    """
 
     start: int
     end: int
     page_token: str | None = None
     frontier: int = 0
-    """The latest click date delivered in this pass; every earlier second is complete."""
+    """The latest click date delivered in this window; every earlier second is complete."""
     pass_counts: dict[str, int] = field(default_factory=dict)
     """Copies of each click at ``frontier`` seen so far in this pass."""
+    keep_until: int | None = None
+    """Clicks dated at or after this belong to the next slice; None: keep up to ``end``."""
 
     def __post_init__(self) -> None:
         self.frontier = max(self.frontier, self.start)
 
+    @property
+    def last_second(self) -> int:
+        """The last second whose clicks this window delivers."""
+        return self.end if self.keep_until is None else self.keep_until - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, dates as RFC 3339."""
+        return {
+            "from": format_iso(self.start),
+            "to": format_iso(self.end),
+            "page_token": self.page_token,
+            "frontier": format_iso(self.frontier),
+            "pass_counts": self.pass_counts,
+            "keep_until": None if self.keep_until is None else format_iso(self.keep_until),
+        }
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Window:
+        """Inverse of :meth:`to_dict`."""
+        token, keep_until = item["page_token"], item["keep_until"]
+        return cls(
+            start=parse_iso(item["from"]),
+            end=parse_iso(item["to"]),
+            page_token=str(token) if token is not None else None,
+            frontier=parse_iso(item["frontier"]),
+            pass_counts={str(k): int(v) for k, v in item["pass_counts"].items()},
+            keep_until=None if keep_until is None else parse_iso(keep_until),
+        )
+
+
+def _iso_or_none(epoch: int | None) -> str | None:
+    return None if epoch is None else format_iso(epoch)
+
+
+def _epoch_or_none(text: str | None) -> int | None:
+    return None if text is None else parse_iso(text)
+
 
 @dataclass(slots=True)
 class Checkpoint:
-    """Everything a source needs to continue exactly where it left off."""
+    """Everything a source needs to continue exactly where it left off.
+
+    A *pass* reads [``pass_start``, ``target``] as one or more windows; windows
+    are removed as they finish, and when none is left ``cursor`` becomes
+    ``target``.
+    """
 
     source: str
     cursor: int | None = None
-    window: Window | None = None
+    target: int | None = None
+    pass_start: int | None = None
+    windows: list[Window] = field(default_factory=list)
     delivered: Delivered = field(default_factory=dict)
     not_before: int | None = None
     """No window starts earlier: the first start, or `checkpoint reset --from`."""
 
     def to_json(self) -> bytes:
         """Serialize (dates as RFC 3339 for humans; dedup buckets keyed by epoch)."""
-        window = None
-        if self.window is not None:
-            w = self.window
-            window = {
-                "from": format_iso(w.start),
-                "to": format_iso(w.end),
-                "page_token": w.page_token,
-                "frontier": format_iso(w.frontier),
-                "pass_counts": w.pass_counts,
-            }
         document = {
             "schema": SCHEMA_VERSION,
             "source": self.source,
-            "cursor": format_iso(self.cursor) if self.cursor is not None else None,
-            "window": window,
-            "not_before": format_iso(self.not_before) if self.not_before is not None else None,
+            "cursor": _iso_or_none(self.cursor),
+            "not_before": _iso_or_none(self.not_before),
+            "pass": None
+            if self.target is None
+            else {
+                "from": _iso_or_none(self.pass_start),
+                "to": format_iso(self.target),
+                "windows": [window.to_dict() for window in self.windows],
+            },
             "delivered": {str(date): counts for date, counts in self.delivered.items()},
         }
-        return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(document)
 
     @classmethod
     def from_json(cls, raw: bytes, source: str) -> Checkpoint:
@@ -97,30 +144,28 @@ class Checkpoint:
             )
         if document["source"] != source:
             raise ValueError(f"it belongs to source {document['source']!r}")
-        window = None
-        if document["window"] is not None:
-            w = document["window"]
-            token = w["page_token"]
-            window = Window(
-                start=parse_iso(w["from"]),
-                end=parse_iso(w["to"]),
-                page_token=str(token) if token is not None else None,
-                frontier=parse_iso(w["frontier"]),
-                pass_counts={str(k): int(v) for k, v in w["pass_counts"].items()},
-            )
-        cursor = document["cursor"]
-        not_before = document.get("not_before")
+        current = document["pass"]
         delivered = {
             int(date): {str(h): int(n) for h, n in counts.items()}
             for date, counts in document["delivered"].items()
         }
         return cls(
             source=source,
-            cursor=parse_iso(cursor) if cursor is not None else None,
-            window=window,
+            cursor=_epoch_or_none(document["cursor"]),
+            not_before=_epoch_or_none(document["not_before"]),
+            target=None if current is None else parse_iso(current["to"]),
+            pass_start=None if current is None else _epoch_or_none(current["from"]),
+            windows=[] if current is None else [Window.from_dict(w) for w in current["windows"]],
             delivered=delivered,
-            not_before=parse_iso(not_before) if not_before is not None else None,
         )
+
+    def progress(self) -> float:
+        """How much of the pass in progress is delivered, from 0 to 1."""
+        if self.target is None or self.pass_start is None:
+            return 1.0
+        span = max(self.target - self.pass_start, 1)
+        left = sum(max(w.last_second - w.frontier, 0) for w in self.windows)
+        return min(max(1.0 - left / span, 0.0), 1.0)
 
 
 class CheckpointStore:

@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate the config, authenticate to Mimecast, check every sink"
     )
     _config_arg(check)
+    backfill = commands.add_parser(
+        "backfill", help="collect a past time range of one source in parallel slices"
+    )
+    _config_arg(backfill)
+    backfill.add_argument("--source", required=True, help="the [sources.NAME] to backfill")
+    backfill.add_argument("--from", dest="from_time", required=True, metavar="ISO8601")
+    backfill.add_argument("--to", dest="to_time", required=True, metavar="ISO8601")
+    backfill.add_argument(
+        "--parallel", type=int, default=4, metavar="N", help="time slices read at once (default 4)"
+    )
     health = commands.add_parser(
         "health", help="exit 0 if every source completed a cycle within 3 intervals, else 1"
     )
@@ -131,6 +141,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from collector.demo import run_demo
 
         return await run_demo(args.out, args.clicks)
+    if args.command == "backfill":
+        return await commands.backfill(args)
     if args.command == "checkpoint":
         return commands.checkpoint(args.config, args.action, args)
     handler = {

@@ -11,6 +11,7 @@ import httpx
 import orjson
 
 from collector.app import Collector
+from collector.backfill import run_backfill
 from collector.checkpoint import Checkpoint, CheckpointStore
 from collector.config import CollectorConfig, load_config
 from collector.daemon import run_daemon, run_once, with_stop_signals
@@ -139,21 +140,51 @@ async def check(path: Path) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
+def _time_arg(option: str, value: str) -> int:
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise ConfigError(
+            f"{option}: {value!r} is not an ISO 8601 time (e.g. 2025-03-04T09:00:00Z)"
+        ) from None
+
+
+async def backfill(args: argparse.Namespace) -> int:
+    """``backfill``: a past range of one source, in parallel slices, resumable."""
+    config = _load(args.config)
+    start = _time_arg("--from", args.from_time)
+    end = _time_arg("--to", args.to_time)
+    return await with_stop_signals(
+        lambda stop: run_backfill(config, args.source, start, end, args.parallel, stop)
+    )
+
+
 def _summary(store: CheckpointStore, checkpoint: Checkpoint | None) -> dict[str, object]:
     if checkpoint is None:
         return {"path": str(store.path), "state": "no checkpoint yet"}
-    window = checkpoint.window
+
+    def iso(epoch: int | None) -> str | None:
+        return None if epoch is None else format_iso(epoch)
+
     return {
         "path": str(store.path),
-        "collected_until": format_iso(checkpoint.cursor) if checkpoint.cursor else None,
-        "not_before": format_iso(checkpoint.not_before) if checkpoint.not_before else None,
-        "window_in_progress": None
-        if window is None
+        "collected_until": iso(checkpoint.cursor),
+        "not_before": iso(checkpoint.not_before),
+        "pass_in_progress": None
+        if checkpoint.target is None
         else {
-            "from": format_iso(window.start),
-            "to": format_iso(window.end),
-            "delivered_up_to": format_iso(window.frontier),
-            "has_page_token": window.page_token is not None,
+            "from": iso(checkpoint.pass_start),
+            "to": iso(checkpoint.target),
+            "done": f"{checkpoint.progress():.1%}",
+            "windows": [
+                {
+                    "from": format_iso(window.start),
+                    "to": format_iso(window.end),
+                    "delivered_up_to": format_iso(window.frontier),
+                    "has_page_token": window.page_token is not None,
+                }
+                for window in checkpoint.windows
+            ],
         },
         "dedup_entries": sum(len(bucket) for bucket in checkpoint.delivered.values()),
     }
@@ -172,14 +203,7 @@ def checkpoint(path: Path, action: str, args: argparse.Namespace) -> int:
     if args.source not in config.sources:
         known = ", ".join(sorted(config.sources))
         raise ConfigError(f"--source: unknown source {args.source!r} (sources: {known})")
-    start = None
-    if args.from_time is not None:
-        try:
-            start = parse_iso(args.from_time)
-        except ValueError:
-            raise ConfigError(
-                f"--from: {args.from_time!r} is not an ISO 8601 time (e.g. 2025-03-04T09:00:00Z)"
-            ) from None
+    start = None if args.from_time is None else _time_arg("--from", args.from_time)
     store = CheckpointStore(config.state_dir, args.source)
     store.lock()
     try:

@@ -27,7 +27,7 @@ from collector.events import ClickLog, Event, content_hash, parse_mimecast_date
 
 @dataclass(slots=True)
 class Admission:
-    """The outcome of one page: the new events and what was skipped."""
+    """What one page brings: the new events, and the dedup state once they are delivered."""
 
     events: list[Event] = field(default_factory=list)
     duplicates: int = 0
@@ -37,19 +37,28 @@ class Admission:
     """Clicks dated before the frontier (Mimecast should return oldest first)."""
     malformed: int = 0
     """Entries of clickLogs that are not JSON objects, so not click logs: skipped."""
+    foreign: int = 0
+    """Clicks dated in the next slice's range: that slice delivers them."""
+    frontier: int = 0
+    pass_counts: dict[str, int] = field(default_factory=dict)
+    updates: dict[tuple[int, str], int] = field(default_factory=dict)
+    """(date, hash) -> copies delivered once this page is acknowledged."""
 
 
 def admit_page(
     clicks: list[ClickLog], window: Window, delivered: Delivered, source: str
 ) -> Admission:
-    """Admit one page of a pass: update ``window`` and ``delivered``, return new events.
+    """Decide which clicks of one page of ``window`` are new. Changes nothing.
 
-    Mutates the pass state in place; the caller persists it only after every sink
-    has acknowledged the returned events (and discards it otherwise).
+    The returned admission carries the dedup state as it will be once its events
+    are acknowledged; :func:`commit` applies it. Until then the window and the
+    delivered multiset stay as the checkpoint has them, so a concurrent
+    checkpoint write (another slice) can never record an unacknowledged page.
     """
-    result = Admission()
+    result = Admission(frontier=window.frontier, pass_counts=dict(window.pass_counts))
     dates: dict[str, int] = {}
-    pass_counts = window.pass_counts
+    pass_counts, updates = result.pass_counts, result.updates
+    keep_until = window.keep_until
     for click in clicks:
         if not isinstance(click, dict):
             result.malformed += 1
@@ -57,25 +66,41 @@ def admit_page(
         date = _date_of(click, dates)
         if date is None:
             result.undated += 1
-            date = window.frontier
-        if date > window.frontier:
+            date = result.frontier
+        if keep_until is not None and date >= keep_until:
+            result.foreign += 1
+            continue
+        if date > result.frontier:
             # The pass moved on: every earlier second is complete.
-            window.frontier = date
+            result.frontier = date
             pass_counts.clear()
-        elif date < window.frontier:
+        elif date < result.frontier:
             result.out_of_order += 1
         digest = content_hash(click)
         seen = pass_counts.get(digest, 0)
         pass_counts[digest] = seen + 1
+        key = (date, digest)
+        have = updates.get(key)
+        if have is None:
+            bucket = delivered.get(date)
+            have = bucket.get(digest, 0) if bucket is not None else 0
+        if seen < have:
+            result.duplicates += 1
+            continue
+        updates[key] = seen + 1
+        result.events.append(Event(source, f"{digest}-{seen}", date, click))
+    return result
+
+
+def commit(admission: Admission, window: Window, delivered: Delivered) -> None:
+    """Record an acknowledged page: move the window's frontier and the multiset."""
+    window.frontier = admission.frontier
+    window.pass_counts = admission.pass_counts
+    for (date, digest), count in admission.updates.items():
         bucket = delivered.get(date)
         if bucket is None:
             bucket = delivered[date] = {}
-        if seen < bucket.get(digest, 0):
-            result.duplicates += 1
-            continue
-        bucket[digest] = seen + 1
-        result.events.append(Event(source, f"{digest}-{seen}", date, click))
-    return result
+        bucket[digest] = count
 
 
 def _date_of(click: ClickLog, cache: dict[str, int]) -> int | None:
@@ -91,7 +116,7 @@ def _date_of(click: ClickLog, cache: dict[str, int]) -> int | None:
     return date
 
 
-def prune(delivered: Delivered, keep_from: int) -> None:
-    """Forget delivered counts for seconds before ``keep_from``: no pass reads them again."""
-    for date in [d for d in delivered if d < keep_from]:
+def prune(delivered: Delivered, stop: int, start: int | None = None) -> None:
+    """Forget delivered counts for seconds in [start, stop): no pass reads them again."""
+    for date in [d for d in delivered if d < stop and (start is None or d >= start)]:
         del delivered[date]

@@ -2,43 +2,48 @@
 
 For every page, in this order:
 
-1. fetch it (retried by the retry policy when worth it);
-2. keep only the clicks not delivered before (:mod:`collector.dedup`);
+1. fetch it (retried by the retry policy when worth it, paced by the quota);
+2. work out which clicks were not delivered before (:mod:`collector.dedup`);
 3. hand them to every sink and wait until every sink has acknowledged;
-4. only then write the checkpoint past that page, atomically.
+4. only then record the page in the checkpoint and write it, atomically.
 
-A crash anywhere in steps 1 to 3 leaves the checkpoint before the page, so the page is
-read and delivered again (at most that page: at-least-once, never loss). A
-crash during 4 leaves the old or the new checkpoint, both consistent. Only one
-page is held in memory at a time.
+While the sinks deliver page n, page n+1 is already being fetched (prefetch);
+it is only read, never recorded, until page n is acknowledged. A crash anywhere
+in steps 1 to 3 leaves the checkpoint before the page, so the page is read and
+delivered again (at-least-once, never loss); a crash during 4 leaves the old or
+the new checkpoint, both consistent.
+
+A long pass is read as several slices at once (:mod:`collector.window`); each
+slice records its own pages, and the checkpoint is written under one lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from collector.checkpoint import Checkpoint, CheckpointStore, Window
-from collector.dedup import Admission, admit_page, prune
+from collector.dedup import Admission, admit_page, commit, prune
 from collector.delivery import SinkHandle, deliver
 from collector.errors import CollectorError, PageTokenRejectedError
 from collector.events import format_iso
-from collector.sources.mimecast.client import MimecastClient
+from collector.sources.mimecast.client import LogsPage, MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.stats import SourceStats
-from collector.window import Plan, plan_next_window
+from collector.window import Plan, plan_next_pass
 
 log = structlog.get_logger("collector.pipeline")
 
-PageListener = Callable[[str, Window, int], None]
-"""Told (source, window, new events) after each acknowledged page: progress bars."""
+PageListener = Callable[[str, float, int], None]
+"""Told (source, fraction of the pass delivered, new events) after each page."""
 
-# A pageToken Mimecast rejects restarts the pass from the last complete second;
+# A pageToken Mimecast rejects restarts the window from its last complete second;
 # if that keeps happening within one cycle, something else is wrong.
 MAX_PASS_RESTARTS = 3
 
@@ -55,7 +60,7 @@ class CycleOutcome:
 
 
 class SourceRunner:
-    """Runs cycles for one source: window planning, paging, dedup, delivery, checkpoint."""
+    """Runs cycles for one source: planning, paging, dedup, delivery, checkpoint."""
 
     def __init__(
         self,
@@ -67,28 +72,47 @@ class SourceRunner:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.on_page: PageListener | None = None
         self.name = name
         self.config = config
         self.client = client
         self.sinks = list(sinks)
         self.store = store
         self.clock = clock
+        self.on_page: PageListener | None = None
         self.stats: SourceStats = client.stats
+        self._save_lock = asyncio.Lock()
 
     async def run_cycle(self, stop: asyncio.Event | None = None) -> CycleOutcome:
-        """Read until caught up with ``now - lag_secs`` (or until ``stop`` is set).
+        """Read until caught up with ``now - lag_secs`` as of the start (or until ``stop``).
 
         Raises the CollectorError that ended the cycle; the checkpoint then still
         points at the last page every sink acknowledged.
         """
+        return await self._logged_cycle(self._cycle, stop or asyncio.Event())
+
+    async def run_range(
+        self, checkpoint: Checkpoint, store: CheckpointStore, stop: asyncio.Event
+    ) -> CycleOutcome:
+        """Read a pass planned by the caller (``backfill``) into its own checkpoint."""
+
+        async def work(outcome: CycleOutcome, stop: asyncio.Event) -> None:
+            await self._read_pass(checkpoint, store, outcome, stop)
+            outcome.caught_up = not outcome.interrupted
+
+        return await self._logged_cycle(work, stop)
+
+    async def _logged_cycle(
+        self,
+        work: Callable[[CycleOutcome, asyncio.Event], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> CycleOutcome:
         outcome = CycleOutcome()
         started = time.monotonic()
         with structlog.contextvars.bound_contextvars(
             source=self.name, cycle_id=uuid.uuid4().hex[:12]
         ):
             try:
-                await self._pages(outcome, stop)
+                await work(outcome, stop)
             except CollectorError as exc:
                 self.stats.cycles_failed += 1
                 self.stats.last_error = str(exc)
@@ -119,62 +143,127 @@ class SourceRunner:
             )
         return outcome
 
-    async def _pages(self, outcome: CycleOutcome, stop: asyncio.Event | None) -> None:
+    async def _cycle(self, outcome: CycleOutcome, stop: asyncio.Event) -> None:
         checkpoint = await asyncio.to_thread(self.store.load) or Checkpoint(self.name)
         self.stats.cursor = checkpoint.cursor
         # The target is fixed when the cycle starts: a cycle that chased the moving
         # "now" would never end when pages are slow or the overlap holds many clicks.
         cycle_now = self.clock()
-        restarts = 0
-        while True:
-            if stop is not None and stop.is_set():
-                outcome.interrupted = True
-                return
-            if checkpoint.window is None:
-                plan = plan_next_window(checkpoint, self.config, cycle_now)
+        while not stop.is_set():
+            if checkpoint.target is None:
+                plan = plan_next_pass(checkpoint, self.config, cycle_now)
                 self._report(plan)
-                if plan.window is None:
+                if not plan.windows:
                     outcome.caught_up = True
                     return
-                checkpoint.window = plan.window
-            window = checkpoint.window
-            try:
-                page = await self.client.get_logs(window.start, window.end, window.page_token)
-                if page.next_token is not None and page.next_token == window.page_token:
-                    raise PageTokenRejectedError(
-                        "Mimecast returned the same pageToken it was sent (pagination loop)",
-                        request_id=page.request_id,
-                    )
-            except PageTokenRejectedError as exc:
-                restarts += 1
-                if restarts > MAX_PASS_RESTARTS:
-                    raise
-                self._restart_pass(window, exc)
-                await self.store.asave(checkpoint)
-                continue
-            admission = admit_page(page.clicks, window, checkpoint.delivered, self.name)
-            await deliver(self.sinks, admission.events)
-            self._advance(checkpoint, window, page.next_token, bool(page.clicks))
-            await self.store.asave(checkpoint)
-            self.stats.cursor = checkpoint.cursor
-            self._count(outcome, admission, len(page.clicks), window, page.request_id)
-            if self.on_page is not None:
-                self.on_page(self.name, window, len(admission.events))
+            await self._read_pass(checkpoint, self.store, outcome, stop)
+        outcome.interrupted = True
 
-    def _advance(
-        self, checkpoint: Checkpoint, window: Window, next_token: str | None, had_clicks: bool
+    async def _read_pass(
+        self,
+        checkpoint: Checkpoint,
+        store: CheckpointStore,
+        outcome: CycleOutcome,
+        stop: asyncio.Event,
     ) -> None:
-        keep_from = window.end - self.config.overlap_secs
-        if next_token is None or not had_clicks:
-            # An empty page ends the window even if it still carries `next` (a known quirk).
-            checkpoint.cursor = window.end
-            checkpoint.window = None
-            prune(checkpoint.delivered, keep_from)
-        else:
-            window.page_token = next_token
-            prune(checkpoint.delivered, min(window.frontier, keep_from))
+        """Read every window of the pass in progress, several at once, then close it."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for window in list(checkpoint.windows):
+                    group.create_task(self._read_window(checkpoint, window, store, outcome, stop))
+        except* CollectorError as errors:
+            raise errors.exceptions[0] from None
+        if stop.is_set() and checkpoint.windows:
+            outcome.interrupted = True
+            return
+        assert checkpoint.target is not None
+        async with self._save_lock:
+            checkpoint.cursor = checkpoint.target
+            prune(checkpoint.delivered, checkpoint.target - self.config.overlap_secs)
+            checkpoint.target = checkpoint.pass_start = None
+            checkpoint.windows = []
+            await store.asave(checkpoint)
+        self.stats.cursor = checkpoint.cursor
 
-    def _restart_pass(self, window: Window, error: PageTokenRejectedError) -> None:
+    async def _read_window(
+        self,
+        checkpoint: Checkpoint,
+        window: Window,
+        store: CheckpointStore,
+        outcome: CycleOutcome,
+        stop: asyncio.Event,
+    ) -> None:
+        restarts = 0
+        pending: asyncio.Task[LogsPage] | None = None
+        try:
+            while not stop.is_set():
+                if pending is None:
+                    pending = asyncio.create_task(self._fetch(window, window.page_token))
+                try:
+                    page = await pending
+                except PageTokenRejectedError as exc:
+                    restarts += 1
+                    if restarts > MAX_PASS_RESTARTS:
+                        raise
+                    await self._restart(checkpoint, window, store, exc)
+                    continue
+                finally:
+                    pending = None
+                admission = admit_page(page.clicks, window, checkpoint.delivered, self.name)
+                last = page.next_token is None or not page.clicks
+                if not last and not stop.is_set():
+                    # Prefetch: read the next page while the sinks deliver this one.
+                    pending = asyncio.create_task(self._fetch(window, page.next_token))
+                await deliver(self.sinks, admission.events)
+                await self._record(checkpoint, window, admission, page, last, store)
+                self._count(outcome, admission, len(page.clicks), window, page.request_id)
+                if self.on_page is not None:
+                    self.on_page(self.name, checkpoint.progress(), len(admission.events))
+                if last:
+                    return
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+
+    async def _fetch(self, window: Window, token: str | None) -> LogsPage:
+        page = await self.client.get_logs(window.start, window.end, token)
+        if token is not None and page.next_token == token:
+            raise PageTokenRejectedError(
+                "Mimecast returned the same pageToken it was sent (pagination loop)",
+                request_id=page.request_id,
+            )
+        return page
+
+    async def _record(
+        self,
+        checkpoint: Checkpoint,
+        window: Window,
+        admission: Admission,
+        page: LogsPage,
+        last: bool,
+        store: CheckpointStore,
+    ) -> None:
+        keep_from = (checkpoint.target or window.end) - self.config.overlap_secs
+        async with self._save_lock:
+            commit(admission, window, checkpoint.delivered)
+            # Seconds of this window before its frontier are complete, and no later
+            # pass reads them unless they are inside the next overlap.
+            prune(checkpoint.delivered, min(window.frontier, keep_from), window.start)
+            if last:
+                checkpoint.windows.remove(window)
+            else:
+                window.page_token = page.next_token
+            await store.asave(checkpoint)
+
+    async def _restart(
+        self,
+        checkpoint: Checkpoint,
+        window: Window,
+        store: CheckpointStore,
+        error: PageTokenRejectedError,
+    ) -> None:
         # Every second before the frontier is complete; the frontier second itself is
         # read again and its already-delivered copies are recognised by dedup.
         log.warning(
@@ -183,9 +272,11 @@ class SourceRunner:
             restart_from=format_iso(window.frontier),
             window_to=format_iso(window.end),
         )
-        window.start = window.frontier
-        window.page_token = None
-        window.pass_counts.clear()
+        async with self._save_lock:
+            window.start = window.frontier
+            window.page_token = None
+            window.pass_counts = {}
+            await store.asave(checkpoint)
 
     def _report(self, plan: Plan) -> None:
         if plan.gap is not None:
@@ -203,11 +294,12 @@ class SourceRunner:
                 message="initial_lookback_secs reaches past Mimecast's 30-day retention; "
                 "starting at the oldest readable time",
             )
-        if plan.window is not None:
+        if plan.windows:
             log.info(
-                "window_started",
-                window_from=format_iso(plan.window.start),
-                window_to=format_iso(plan.window.end),
+                "pass_started",
+                window_from=format_iso(plan.windows[0].start),
+                window_to=format_iso(plan.windows[-1].end),
+                slices=len(plan.windows),
             )
 
     def _count(

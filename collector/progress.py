@@ -1,8 +1,8 @@
 """A progress bar for `once` draining a backlog in a terminal (and nothing otherwise).
 
 Progress is measured in time, not clicks (Mimecast does not say how many clicks
-a window holds until the last page): how far the delivered frontier has moved
-through the window being read.
+a window holds until the last page): how much of the pass being read (all its
+slices) lies behind the delivered frontiers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from collector.checkpoint import Window
 from collector.pipeline import PageListener
 
 
@@ -35,11 +34,10 @@ def backlog_progress(sources: list[str]) -> Iterator[PageListener | None]:
     )
     tasks = {name: progress.add_task(name, total=1.0, events=0) for name in sources}
 
-    def on_page(source: str, window: Window, events: int) -> None:
-        span = max(window.end - window.start, 1)
-        done = min(max(window.frontier - window.start, 0) / span, 1.0)
+    def on_page(source: str, fraction: float, events: int) -> None:
         task = tasks[source]
-        progress.update(task, completed=done, events=progress.tasks[task].fields["events"] + events)
+        total = progress.tasks[task].fields["events"] + events
+        progress.update(task, completed=fraction, events=total)
 
     with progress:
         yield on_page

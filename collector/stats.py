@@ -52,6 +52,8 @@ class SourceStats:
     retries: int = 0
     rate_limited: int = 0
     rate_limited_wait_secs: float = 0.0
+    paced_wait_secs: float = 0.0
+    """Time spent waiting for the quota pacer (so that no 429 happens)."""
     token_fetches: int = 0
     pages: int = 0
     events: int = 0

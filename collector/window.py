@@ -1,14 +1,19 @@
-"""Choosing the next window to read.
+"""Choosing the next pass to read, and cutting a long one into slices.
 
-A window is [start, end] in whole seconds. ``end = now - lag_secs``, frozen
-while paging. The first window starts ``initial_lookback_secs`` ago; every later
+A pass reads [start, end] in whole seconds. ``end = now - lag_secs``, frozen
+while paging. The first pass starts ``initial_lookback_secs`` ago; every later
 one starts ``overlap_secs`` before the end of the previous one, so clicks that
 Mimecast published late are read again and caught (dedup drops the rest).
-Mimecast keeps URL logs for 30 days, so no window starts earlier than that.
+Mimecast keeps URL logs for 30 days, so no pass starts earlier than that.
+
+A pass longer than ``catchup_slice_secs`` (a collector that was down, a new
+tenant) is cut into up to ``catchup_parallel`` slices read at the same time;
+once caught up, passes are short and read as a single window again.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from collector.checkpoint import Checkpoint, Window
@@ -20,23 +25,51 @@ RETENTION_MARGIN_SECS = 600
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The next window, and what could not be read any more, if anything."""
+    """The next pass, and what could not be read any more, if anything."""
 
-    window: Window | None
-    """None: nothing new to read yet (the end has not moved past the cursor)."""
+    windows: list[Window]
+    """Empty: nothing new to read yet (the end has not moved past the cursor)."""
     gap: tuple[int, int] | None = None
     """[from, to) of clicks lost to retention because the checkpoint is too old."""
     clamped_lookback: bool = False
 
 
-def plan_next_window(checkpoint: Checkpoint, config: MimecastSourceConfig, now: float) -> Plan:
-    """The window a cycle should read next, when no window is in progress.
+def slice_range(start: int, end: int, count: int) -> list[Window]:
+    """Cut [start, end] into ``count`` windows that share no click.
 
-    On the first window it also fixes ``checkpoint.not_before``, so that later
-    overlaps never reach before the point collection started from.
+    Each slice but the last asks Mimecast for ``to = <next slice's start>`` and
+    keeps only clicks dated before it, so the boundary second is read whether
+    Mimecast's ``to`` is inclusive or not, and delivered by exactly one slice.
+    """
+    count = max(1, min(count, end - start + 1))
+    bounds = [start + (end - start) * i // count for i in range(count)] + [end]
+    windows = []
+    for i in range(count):
+        last = i == count - 1
+        windows.append(Window(bounds[i], bounds[i + 1], keep_until=None if last else bounds[i + 1]))
+    return windows
+
+
+def catchup_slices(start: int, end: int, config: MimecastSourceConfig) -> list[Window]:
+    """One window, or several when the pass is longer than ``catchup_slice_secs``."""
+    span = end - start
+    if config.catchup_parallel <= 1 or span <= config.catchup_slice_secs:
+        return [Window(start, end)]
+    count = min(config.catchup_parallel, math.ceil(span / config.catchup_slice_secs))
+    return slice_range(start, end, count)
+
+
+def plan_next_pass(checkpoint: Checkpoint, config: MimecastSourceConfig, now: float) -> Plan:
+    """Plan the pass a cycle should read next, when none is in progress.
+
+    On the first pass it also fixes ``checkpoint.not_before``, so that later
+    overlaps never reach before the point collection started from. The plan is
+    recorded in ``checkpoint`` (windows, target, pass_start) when there is one.
     """
     end = int(now) - config.lag_secs
     oldest_readable = int(now) - RETENTION_SECS + RETENTION_MARGIN_SECS
+    gap = None
+    clamped = False
     if checkpoint.cursor is None:
         start = checkpoint.not_before
         if start is None:
@@ -44,12 +77,15 @@ def plan_next_window(checkpoint: Checkpoint, config: MimecastSourceConfig, now: 
         clamped = start < oldest_readable
         start = max(start, oldest_readable)
         checkpoint.not_before = start
-        return Plan(Window(start, end) if end >= start else None, clamped_lookback=clamped)
-    if end <= checkpoint.cursor:
-        return Plan(None)
-    gap = None
-    if checkpoint.cursor < oldest_readable:
-        gap = (checkpoint.cursor, oldest_readable)
-    start = checkpoint.cursor - config.overlap_secs
-    start = max(start, oldest_readable, checkpoint.not_before or start)
-    return Plan(Window(start, end), gap=gap)
+        if end < start:
+            return Plan([], clamped_lookback=clamped)
+    else:
+        if end <= checkpoint.cursor:
+            return Plan([])
+        if checkpoint.cursor < oldest_readable:
+            gap = (checkpoint.cursor, oldest_readable)
+        start = checkpoint.cursor - config.overlap_secs
+        start = max(start, oldest_readable, checkpoint.not_before or start)
+    windows = catchup_slices(start, end, config)
+    checkpoint.windows, checkpoint.target, checkpoint.pass_start = windows, end, start
+    return Plan(windows, gap=gap, clamped_lookback=clamped)

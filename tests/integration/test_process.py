@@ -178,7 +178,7 @@ def test_checkpoint_show_and_reset(tmp_path: Path) -> None:
         assert orjson.loads(shown.stdout)["clicks"]["state"] == "no checkpoint yet"
         assert cli("once", "-c", str(config)).returncode == 0
         report = orjson.loads(cli("checkpoint", "show", "-c", str(config)).stdout)["clicks"]
-        assert report["collected_until"] is not None and report["window_in_progress"] is None
+        assert report["collected_until"] is not None and report["pass_in_progress"] is None
         start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 1800))
         reset = cli("checkpoint", "reset", "-c", str(config), "--source", "clicks", "--from", start)
         assert reset.returncode == 0 and start in reset.stdout

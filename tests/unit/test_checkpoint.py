@@ -12,12 +12,15 @@ from collector.errors import CheckpointError
 
 
 def sample() -> Checkpoint:
-    window = Window(1_700_000_000, 1_700_003_600, page_token="tok", frontier=1_700_001_000)
+    window = Window(1_700_000_000, 1_700_001_800, page_token="tok", frontier=1_700_001_000)
     window.pass_counts["abc"] = 2
+    window.keep_until = 1_700_001_800
     return Checkpoint(
         "url_clicks",
         cursor=1_699_999_000,
-        window=window,
+        target=1_700_003_600,
+        pass_start=1_700_000_000,
+        windows=[window, Window(1_700_001_800, 1_700_003_600)],
         delivered={1_700_001_000: {"abc": 2, "def": 1}},
         not_before=1_699_000_000,
     )

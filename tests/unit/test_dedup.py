@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.checkpoint import Checkpoint, Window
-from collector.dedup import admit_page, prune
+from collector.dedup import admit_page, commit, prune
 from collector.events import content_hash, format_mimecast_date
+from collector.window import slice_range
 
 
 def click(date: int, user: str = "a", url: str = "u") -> dict[str, object]:
@@ -21,10 +22,28 @@ def canon(data: object) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
-def test_identical_clicks_in_one_page_are_both_delivered_with_distinct_ids() -> None:
+def admit_and_commit(
+    clicks: list[dict[str, object]], window: Window, delivered: dict[int, dict[str, int]]
+):  # type: ignore[no-untyped-def]
+    result = admit_page(clicks, window, delivered, "s")
+    commit(result, window, delivered)
+    return result
+
+
+def test_admission_changes_nothing_until_committed() -> None:
     window = Window(100, 200)
     delivered: dict[int, dict[str, int]] = {}
     result = admit_page([click(150), click(150)], window, delivered, "s")
+    assert len(result.events) == 2
+    assert delivered == {} and window.frontier == 100 and window.pass_counts == {}
+    commit(result, window, delivered)
+    assert window.frontier == 150 and delivered[150] == {content_hash(click(150)): 2}
+
+
+def test_identical_clicks_in_one_page_are_both_delivered_with_distinct_ids() -> None:
+    window = Window(100, 200)
+    delivered: dict[int, dict[str, int]] = {}
+    result = admit_and_commit([click(150), click(150)], window, delivered)
     assert len(result.events) == 2
     digest = content_hash(click(150))
     assert [e.event_id for e in result.events] == [f"{digest}-0", f"{digest}-1"]
@@ -33,9 +52,9 @@ def test_identical_clicks_in_one_page_are_both_delivered_with_distinct_ids() -> 
 
 def test_reread_is_absorbed_and_a_late_third_copy_gets_the_next_id() -> None:
     delivered: dict[int, dict[str, int]] = {}
-    admit_page([click(150), click(150)], Window(100, 200), delivered, "s")
+    admit_and_commit([click(150), click(150)], Window(100, 200), delivered)
     # Next window overlaps second 150, which now holds a third identical copy.
-    result = admit_page([click(150), click(150), click(150)], Window(150, 300), delivered, "s")
+    result = admit_and_commit([click(150), click(150), click(150)], Window(150, 300), delivered)
     digest = content_hash(click(150))
     assert [e.event_id for e in result.events] == [f"{digest}-2"]
     assert result.duplicates == 2
@@ -44,41 +63,50 @@ def test_reread_is_absorbed_and_a_late_third_copy_gets_the_next_id() -> None:
 def test_copies_split_across_pages_are_counted_across_pages() -> None:
     delivered: dict[int, dict[str, int]] = {}
     window = Window(100, 200)
-    first = admit_page([click(120), click(150)], window, delivered, "s")
-    second = admit_page([click(150), click(160)], window, delivered, "s")
+    first = admit_and_commit([click(120), click(150)], window, delivered)
+    second = admit_and_commit([click(150), click(160)], window, delivered)
     assert len(first.events) == 2 and len(second.events) == 2
     assert second.events[0].event_id.endswith("-1")
 
 
 def test_pass_counts_only_keep_the_frontier_second() -> None:
     window = Window(100, 200)
-    admit_page([click(120), click(150, "b"), click(150, "c")], window, {}, "s")
+    admit_and_commit([click(120), click(150, "b"), click(150, "c")], window, {})
     assert window.frontier == 150
     assert len(window.pass_counts) == 2
 
 
+def test_a_slice_leaves_the_next_slices_clicks_alone() -> None:
+    window = Window(100, 200, keep_until=200)
+    result = admit_and_commit([click(199), click(200), click(200)], window, {})
+    assert [e.time for e in result.events] == [199]
+    assert result.foreign == 2 and window.frontier == 199
+
+
 def test_undated_and_malformed_entries() -> None:
     window = Window(100, 200)
-    result = admit_page([{"url": "x"}, "not-an-object", click(130)], window, {}, "s")  # type: ignore[list-item]
+    result = admit_and_commit([{"url": "x"}, "not-an-object", click(130)], window, {})  # type: ignore[list-item]
     assert result.undated == 1 and result.malformed == 1
     assert [e.time for e in result.events] == [100, 130]
 
 
-def test_prune_forgets_only_older_seconds() -> None:
+def test_prune_forgets_only_the_given_seconds() -> None:
     delivered = {10: {"a": 1}, 20: {"b": 1}, 30: {"c": 2}}
-    prune(delivered, 20)
-    assert delivered == {20: {"b": 1}, 30: {"c": 2}}
+    prune(delivered, 30, 20)
+    assert delivered == {10: {"a": 1}, 30: {"c": 2}}
+    prune(delivered, 30)
+    assert delivered == {30: {"c": 2}}
 
 
 # A model of the API: clicks are (publish time, click); a query at time T over
 # [start, end] returns, oldest first, the clicks published by T in that range.
-Event = tuple[int, int, str]  # (published_at, date, user)
+Click = tuple[int, int, str]  # (published_at, date, user)
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[Event], list[int], int, int, list[bool]]:
+def scenarios(draw: st.DrawFn) -> tuple[list[Click], list[int], int, int, list[bool], list[int]]:
     count = draw(st.integers(1, 60))
-    events: list[Event] = []
+    events: list[Click] = []
     for _ in range(count):
         date = draw(st.integers(0, 40))
         delay = draw(st.sampled_from([0, 0, 0, 1, 3, 8]))
@@ -88,55 +116,59 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Event], list[int], int, int, list[b
     overlap = draw(st.integers(8, 12))  # larger than the worst publication delay
     page_size = draw(st.integers(1, 5))
     crashes = draw(st.lists(st.booleans(), min_size=40, max_size=40))
-    return events, ends, overlap, page_size, crashes
+    choices = draw(st.lists(st.integers(0, 7), min_size=40, max_size=40))
+    return events, ends, overlap, page_size, crashes, choices
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
-def test_every_click_exactly_once_across_windows_crashes_and_late_arrivals(
-    scenario: tuple[list[Event], list[int], int, int, list[bool]],
+def test_every_click_exactly_once_across_passes_slices_crashes_and_late_arrivals(
+    scenario: tuple[list[Click], list[int], int, int, list[bool], list[int]],
 ) -> None:
-    events, ends, overlap, page_size, crashes = scenario
-    checkpoint = Checkpoint("s", cursor=None)
+    events, ends, overlap, page_size, crashes, choices = scenario
+    checkpoint = Checkpoint("s")
     delivered_ids: list[str] = []
     delivered_clicks: Counter[bytes] = Counter()
-    crash_iter = iter(crashes * 10)
+    crash_iter = iter(crashes * 20)
+    choice_iter = iter(choices * 20)
     for end in ends:
-        # Read the window [cursor - overlap, end] at time `end` (as Mimecast sees it).
         start = 0 if checkpoint.cursor is None else max(0, checkpoint.cursor - overlap)
         if checkpoint.cursor is not None and end <= checkpoint.cursor:
             continue
-        snapshot = sorted(
-            ((d, u) for (p, d, u) in events if p <= end and start <= d <= end),
-            key=lambda item: item[0],
-        )
-        checkpoint.window = Window(start, end)
-        offset = 0
-        while True:
-            chunk = snapshot[offset : offset + page_size]
-            window = checkpoint.window
-            assert window is not None
+        # Some passes are read as slices, interleaved as concurrent tasks would be.
+        slices = 1 + next(choice_iter) % 3
+        checkpoint.windows = slice_range(start, end, slices)
+        checkpoint.target, checkpoint.pass_start = end, start
+
+        def snapshot(window: Window, at: int = end) -> list[tuple[int, str]]:
+            # What Mimecast returns for this window's query, oldest first.
+            found = [(d, u) for (p, d, u) in events if p <= at and window.start <= d <= window.end]
+            return sorted(found, key=lambda item: item[0])
+
+        while checkpoint.windows:
+            window = checkpoint.windows[next(choice_iter) % len(checkpoint.windows)]
+            offset = int(window.page_token or 0)
+            result_set = snapshot(window)
+            chunk = result_set[offset : offset + page_size]
             result = admit_page([click(d, u) for d, u in chunk], window, checkpoint.delivered, "s")
-            offset += len(chunk)
-            has_next = offset < len(snapshot)
             for event in result.events:
                 delivered_ids.append(event.event_id)
                 delivered_clicks[canon(event.data)] += 1
-            keep_from = end - overlap
-            if not has_next or not chunk:
-                checkpoint.cursor, checkpoint.window = end, None
-                prune(checkpoint.delivered, keep_from)
+            commit(result, window, checkpoint.delivered)
+            prune(checkpoint.delivered, min(window.frontier, end - overlap), window.start)
+            offset += len(chunk)
+            if offset >= len(result_set) or not chunk:
+                checkpoint.windows.remove(window)
             else:
                 window.page_token = str(offset)
-                prune(checkpoint.delivered, min(window.frontier, keep_from))
             if next(crash_iter):
                 # A crash after the checkpoint was saved: reload it from its bytes.
                 checkpoint = Checkpoint.from_json(checkpoint.to_json(), "s")
-            if checkpoint.window is None:
-                break
+        checkpoint.cursor = end
+        prune(checkpoint.delivered, end - overlap)
+        checkpoint.target = checkpoint.pass_start = None
     last = ends[-1]
     expected = Counter(canon(click(d, u)) for (p, d, u) in events if p <= last and d <= last)
-    # Clicks published after the overlap re-read their second could not be seen yet;
-    # the model keeps publication delay below the overlap, so all others must be there.
+    # Publication delays stay below the overlap, so every published click must be there.
     assert delivered_clicks == expected
     assert len(set(delivered_ids)) == len(delivered_ids)

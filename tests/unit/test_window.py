@@ -1,10 +1,12 @@
-"""Window planning: lag, overlap, retention clamp and the gap warning."""
+"""Pass planning: lag, overlap, retention clamp, the gap warning, and catch-up slices."""
 
 from __future__ import annotations
 
+import itertools
+
 from collector.checkpoint import Checkpoint
 from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
-from collector.window import RETENTION_MARGIN_SECS, plan_next_window
+from collector.window import RETENTION_MARGIN_SECS, plan_next_pass, slice_range
 
 NOW = 1_750_000_000
 
@@ -14,42 +16,74 @@ def config(**overrides: object) -> MimecastSourceConfig:
     return MimecastSourceConfig.model_validate(settings)
 
 
-def test_first_window_uses_initial_lookback_and_lag() -> None:
+def test_first_pass_uses_initial_lookback_and_lag() -> None:
     checkpoint = Checkpoint("s")
-    plan = plan_next_window(checkpoint, config(initial_lookback_secs=3600, lag_secs=60), NOW)
-    assert plan.window is not None
-    assert (plan.window.start, plan.window.end) == (NOW - 60 - 3600, NOW - 60)
+    plan = plan_next_pass(checkpoint, config(initial_lookback_secs=3600, lag_secs=60), NOW)
+    assert [(w.start, w.end) for w in plan.windows] == [(NOW - 60 - 3600, NOW - 60)]
     assert checkpoint.not_before == NOW - 60 - 3600
+    assert (checkpoint.pass_start, checkpoint.target) == (NOW - 3660, NOW - 60)
+    assert checkpoint.windows == plan.windows
     assert plan.gap is None and not plan.clamped_lookback
 
 
-def test_first_window_is_clamped_to_retention() -> None:
-    plan = plan_next_window(Checkpoint("s"), config(initial_lookback_secs=90 * 86400), NOW)
-    assert plan.window is not None
-    assert plan.window.start == NOW - RETENTION_SECS + RETENTION_MARGIN_SECS
+def test_first_pass_is_clamped_to_retention() -> None:
+    plan = plan_next_pass(Checkpoint("s"), config(initial_lookback_secs=90 * 86400), NOW)
+    assert plan.windows[0].start == NOW - RETENTION_SECS + RETENTION_MARGIN_SECS
     assert plan.clamped_lookback
 
 
-def test_next_window_overlaps_but_never_before_not_before() -> None:
+def test_next_pass_overlaps_but_never_before_not_before() -> None:
     cfg = config(overlap_secs=900, lag_secs=0)
-    checkpoint = Checkpoint("s", cursor=NOW - 300, not_before=NOW - 1000)
-    plan = plan_next_window(checkpoint, cfg, NOW)
-    assert plan.window is not None
-    assert (plan.window.start, plan.window.end) == (NOW - 1000, NOW)
-    checkpoint = Checkpoint("s", cursor=NOW - 300, not_before=NOW - 5000)
-    plan = plan_next_window(checkpoint, cfg, NOW)
-    assert plan.window is not None and plan.window.start == NOW - 1200
+    plan = plan_next_pass(Checkpoint("s", cursor=NOW - 300, not_before=NOW - 1000), cfg, NOW)
+    assert [(w.start, w.end) for w in plan.windows] == [(NOW - 1000, NOW)]
+    plan = plan_next_pass(Checkpoint("s", cursor=NOW - 300, not_before=NOW - 5000), cfg, NOW)
+    assert plan.windows[0].start == NOW - 1200
 
 
 def test_nothing_to_read_until_the_end_moves_past_the_cursor() -> None:
     checkpoint = Checkpoint("s", cursor=NOW - 60)
-    assert plan_next_window(checkpoint, config(lag_secs=60), NOW).window is None
-    assert plan_next_window(checkpoint, config(lag_secs=60), NOW + 1).window is not None
+    assert plan_next_pass(checkpoint, config(lag_secs=60), NOW).windows == []
+    assert checkpoint.target is None
+    assert plan_next_pass(checkpoint, config(lag_secs=60), NOW + 1).windows != []
 
 
 def test_checkpoint_older_than_retention_reports_the_gap() -> None:
     cursor = NOW - 40 * 86400
-    plan = plan_next_window(Checkpoint("s", cursor=cursor), config(), NOW)
+    plan = plan_next_pass(Checkpoint("s", cursor=cursor), config(), NOW)
     oldest = NOW - RETENTION_SECS + RETENTION_MARGIN_SECS
     assert plan.gap == (cursor, oldest)
-    assert plan.window is not None and plan.window.start == oldest
+    assert plan.windows[0].start == oldest
+
+
+def test_a_long_pass_is_sliced_and_a_short_one_is_not() -> None:
+    cfg = config(catchup_slice_secs=3600, catchup_parallel=4, lag_secs=0)
+    short = plan_next_pass(Checkpoint("s", cursor=NOW - 1800), cfg, NOW)
+    assert len(short.windows) == 1
+    long = plan_next_pass(Checkpoint("s", cursor=NOW - 10 * 3600), cfg, NOW)
+    assert len(long.windows) == 4
+    single = plan_next_pass(
+        Checkpoint("s", cursor=NOW - 10 * 3600), config(catchup_parallel=1, lag_secs=0), NOW
+    )
+    assert len(single.windows) == 1
+
+
+def test_slices_partition_the_range_without_sharing_a_second() -> None:
+    windows = slice_range(1000, 2001, 3)
+    assert windows[0].start == 1000 and windows[-1].end == 2001
+    for left, right in itertools.pairwise(windows):
+        # The left slice asks up to the right one's start (read whatever `to` means)
+        # but keeps only what is dated before it.
+        assert left.end == right.start == left.keep_until
+        assert left.last_second == right.start - 1
+    assert windows[-1].keep_until is None and windows[-1].last_second == 2001
+    owned = [second for w in windows for second in range(w.start, w.last_second + 1)]
+    assert owned == list(range(1000, 2002))
+
+
+def test_progress_counts_every_slice() -> None:
+    checkpoint = Checkpoint("s", cursor=NOW - 4000)
+    plan_next_pass(checkpoint, config(catchup_slice_secs=600, lag_secs=0, overlap_secs=0), NOW)
+    assert checkpoint.progress() < 0.01
+    for window in checkpoint.windows:
+        window.frontier = window.last_second
+    assert checkpoint.progress() == 1.0

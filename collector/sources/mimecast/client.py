@@ -8,6 +8,7 @@ policy, which sees only the error type.
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 import time
 import uuid
@@ -31,6 +32,7 @@ from collector.events import ClickLog, format_mimecast_date
 from collector.retry import RetryPolicy
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
 from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.pacer import QuotaPacer
 from collector.sources.mimecast.responses import classify_response
 from collector.stats import SourceStats
 
@@ -68,9 +70,11 @@ class MimecastClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         stats: SourceStats | None = None,
+        pacer: QuotaPacer | None = None,
     ) -> None:
         self.name = name
         self._config = config
+        self._pacer = pacer
         self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
         self.stats = stats or SourceStats()
         self._http = httpx.AsyncClient(
@@ -171,6 +175,10 @@ class MimecastClient:
             request_id = str(uuid.uuid4())
             headers["Authorization"] = f"Bearer {token}"
             headers["x-mc-req-id"] = request_id
+        if self._pacer is not None:
+            paced = time.monotonic()
+            await self._pacer.acquire()
+            self.stats.paced_wait_secs += time.monotonic() - paced
         started = time.monotonic()
         try:
             response = await self._http.post(LOGS_PATH, content=body, headers=headers)
@@ -183,7 +191,22 @@ class MimecastClient:
         except httpx.TransportError as exc:
             self.stats.requests["connection_error"] += 1
             raise _transport_error(exc, request_id) from None
+        if self._pacer is not None:
+            self._pacer.observe(response.headers)
         return response, request_id
+
+
+def credential_key(config: MimecastSourceConfig) -> tuple[str, ...]:
+    """Identifies the credential a quota is counted against (holds no secret)."""
+    if config.auth == "oauth2":
+        return (config.base_url, "oauth2", config.client_id or "")
+    access = config.access_key.get_secret_value() if config.access_key else ""
+    return (
+        config.base_url,
+        "hmac",
+        config.app_id or "",
+        hashlib.sha256(access.encode()).hexdigest()[:16],
+    )
 
 
 def _bearer(request: httpx.Request) -> str:

@@ -97,6 +97,19 @@ class MimecastSourceConfig(SecretsModel):
         "catch clicks Mimecast published late. Clicks already delivered are recognised "
         "by content hash and not sent again.",
     )
+    catchup_slice_secs: int = Field(
+        default=14400,
+        ge=60,
+        description="A pass longer than this (a collector that was down, a new tenant) is "
+        "cut into up to catchup_parallel time slices read at the same time.",
+    )
+    catchup_parallel: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="How many slices a long catch-up reads at once (1 = never slice). They "
+        "share the quota pacer, so this speeds up a catch-up only while the quota allows.",
+    )
     retry_max_secs: float = Field(
         default=300.0,
         gt=0,

@@ -1,0 +1,74 @@
+"""The quota pacer: free while the bucket is full, the quota's pace once it is low."""
+
+from __future__ import annotations
+
+from collector.sources.mimecast.pacer import PacerRegistry, QuotaPacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def headers(remaining: int, reset_ms: int, limit: int = 100) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset_ms),
+    }
+
+
+async def test_no_wait_without_headers_or_with_quota_to_spare() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(clock=clock, sleep=clock.sleep)
+    await pacer.acquire()
+    pacer.observe(headers(50, 0))
+    for _ in range(40):
+        await pacer.acquire()
+    assert clock.sleeps == []
+
+
+async def test_waits_for_the_refill_once_the_bucket_is_low() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
+    pacer.observe(headers(1, 400))
+    await pacer.acquire()
+    assert clock.sleeps == [0.4]
+    # Requests queued behind it go one refill interval apart.
+    await pacer.acquire()
+    await pacer.acquire()
+    assert [round(s, 6) for s in clock.sleeps] == [0.4, 0.4, 0.4]
+    assert pacer.waits == 3 and abs(pacer.waited_secs - 1.2) < 1e-9
+
+
+async def test_fresh_headers_replace_the_estimate() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
+    pacer.observe(headers(0, 1000))
+    clock.now += 5  # the bucket refilled meanwhile, and a response said so
+    pacer.observe(headers(90, 0))
+    await pacer.acquire()
+    assert clock.sleeps == []
+
+
+async def test_an_epoch_reset_is_understood() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
+    pacer.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"})
+    await pacer.acquire()
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] > 1e8  # far in the future: waits
+
+
+def test_one_pacer_per_credential() -> None:
+    registry = PacerRegistry()
+    a = registry.for_credential(("https://x", "oauth2", "id-1"))
+    assert registry.for_credential(("https://x", "oauth2", "id-1")) is a
+    assert registry.for_credential(("https://x", "oauth2", "id-2")) is not a
