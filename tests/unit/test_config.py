@@ -221,7 +221,9 @@ def test_shipped_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("MIMECAST_CLIENT_ID", "id")
     for name in ("SPLUNK_HEC_TOKEN", "ES_API_KEY", "WEBHOOK_TOKEN"):
         monkeypatch.setenv(name, "placeholder-secret")
-    text = example.read_text().replace("/run/credentials/mimecast-collector/client_secret", str(secret))
+    text = example.read_text().replace(
+        "/run/credentials/mimecast-collector.service/client_secret", str(secret)
+    )
     path = tmp_path / "example.toml"
     path.write_text(text)
     config = load_config(path)
