@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +59,8 @@ class SimulatorConfig:
     empty_page_with_next: bool = False
     retention_secs: float | None = None
     seed: int = 0
+    tls: ssl.SSLContext | None = None
+    """Serve HTTPS with this server context (tests of TLS verification); None: plain HTTP."""
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -83,8 +84,14 @@ class HttpServer:
     """
 
     def __init__(
-        self, handler: Handler, host: str, port: int, on_error: ErrorHook | None = None
+        self,
+        handler: Handler,
+        host: str,
+        port: int,
+        on_error: ErrorHook | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self._tls = tls
         self._handler = handler
         self._host = host
         self._port = port
@@ -102,7 +109,7 @@ class HttpServer:
     async def start(self) -> None:
         """Bind and start accepting connections."""
         self._server = await asyncio.start_server(
-            self._serve_connection, self._host, self._port, limit=MAX_HEADER_BYTES
+            self._serve_connection, self._host, self._port, limit=MAX_HEADER_BYTES, ssl=self._tls
         )
 
     async def stop(self) -> None:

@@ -69,7 +69,11 @@ class Simulator:
             stats=self.stats,
         )
         self._server = HttpServer(
-            self._route, self.config.host, self.config.port, on_error=self._record_error
+            self._route,
+            self.config.host,
+            self.config.port,
+            on_error=self._record_error,
+            tls=self.config.tls,
         )
         self._live: asyncio.Task[None] | None = None
         self._live_rng = random.Random(f"live:{self.config.seed}")
@@ -87,7 +91,8 @@ class Simulator:
         host = self.config.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.config.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Start listening."""

@@ -15,6 +15,7 @@ import orjson
 from pydantic import SecretStr
 
 from collector.errors import AuthError, TransientSourceError
+from collector.sources.mimecast.responses import transport_error
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105  (a URL path, not a password)
 
@@ -79,9 +80,7 @@ class OAuth2TokenProvider:
         except httpx.TimeoutException:
             raise TransientSourceError("timed out fetching an OAuth2 token") from None
         except httpx.TransportError as exc:
-            raise TransientSourceError(
-                f"could not reach {TOKEN_PATH}: {type(exc).__name__}"
-            ) from None
+            raise transport_error(exc, None) from None
         if response.status_code in (400, 401, 403):
             raise AuthError(
                 f"Mimecast rejected the API 2.0 client credentials (HTTP {response.status_code}"

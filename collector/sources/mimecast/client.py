@@ -33,7 +33,7 @@ from collector.retry import RetryPolicy
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.sources.mimecast.pacer import QuotaPacer
-from collector.sources.mimecast.responses import classify_response
+from collector.sources.mimecast.responses import classify_response, transport_error
 from collector.stats import SourceStats
 
 LOGS_PATH = "/api/ttp/url/get-logs"
@@ -190,7 +190,7 @@ class MimecastClient:
             ) from None
         except httpx.TransportError as exc:
             self.stats.requests["connection_error"] += 1
-            raise _transport_error(exc, request_id) from None
+            raise transport_error(exc, request_id) from None
         if self._pacer is not None:
             self._pacer.observe(response.headers)
         return response, request_id
@@ -212,21 +212,3 @@ def credential_key(config: MimecastSourceConfig) -> tuple[str, ...]:
 def _bearer(request: httpx.Request) -> str:
     header: str = request.headers.get("Authorization", "")
     return header.removeprefix("Bearer ")
-
-
-def _transport_error(exc: httpx.TransportError, request_id: str) -> Exception:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            # A wrong certificate will not fix itself: fail now, and say what to do.
-            return MimecastApiError(
-                f"TLS certificate of the Mimecast endpoint could not be verified "
-                f"({cause.verify_message}); if a TLS-inspecting proxy is in the way, "
-                "set ca_file to its CA bundle",
-                request_id=request_id,
-            )
-        cause = cause.__cause__ or cause.__context__
-    return TransientSourceError(
-        f"connection to Mimecast failed: {type(exc).__name__}: {exc or 'no details'}",
-        request_id=request_id,
-    )

@@ -7,6 +7,7 @@ all three are checked.
 
 from __future__ import annotations
 
+import ssl
 import time
 from typing import Any
 
@@ -185,3 +186,22 @@ def classify_response(
     pagination = meta.get("pagination")
     next_token = pagination.get("next") if isinstance(pagination, dict) else None
     return clicks, next_token if isinstance(next_token, str) and next_token else None
+
+
+def transport_error(exc: httpx.TransportError, request_id: str | None) -> Exception:
+    """The error a failed connection means: a bad certificate is final, the rest transient."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            # A wrong certificate will not fix itself: fail now, and say what to do.
+            return MimecastApiError(
+                f"TLS certificate of the Mimecast endpoint could not be verified "
+                f"({cause.verify_message}); if a TLS-inspecting proxy is in the way, "
+                "set ca_file to its CA bundle",
+                request_id=request_id,
+            )
+        cause = cause.__cause__ or cause.__context__
+    return TransientSourceError(
+        f"connection to Mimecast failed: {type(exc).__name__}: {exc or 'no details'}",
+        request_id=request_id,
+    )
