@@ -55,10 +55,11 @@ def admit_page(
     delivered multiset stay as the checkpoint has them, so a concurrent
     checkpoint write (another slice) can never record an unacknowledged page.
     """
-    result = Admission(frontier=window.frontier, pass_counts=dict(window.pass_counts))
+    result = Admission(pass_counts=dict(window.pass_counts))
     dates: dict[str, int] = {}
-    pass_counts, updates = result.pass_counts, result.updates
+    pass_counts, updates, events = result.pass_counts, result.updates, result.events
     keep_until = window.keep_until
+    frontier = window.frontier
     for click in clicks:
         if not isinstance(click, dict):
             result.malformed += 1
@@ -66,15 +67,15 @@ def admit_page(
         date = _date_of(click, dates)
         if date is None:
             result.undated += 1
-            date = result.frontier
+            date = frontier
         if keep_until is not None and date >= keep_until:
             result.foreign += 1
             continue
-        if date > result.frontier:
+        if date > frontier:
             # The pass moved on: every earlier second is complete.
-            result.frontier = date
+            frontier = date
             pass_counts.clear()
-        elif date < result.frontier:
+        elif date < frontier:
             result.out_of_order += 1
         digest = content_hash(click)
         seen = pass_counts.get(digest, 0)
@@ -88,7 +89,8 @@ def admit_page(
             result.duplicates += 1
             continue
         updates[key] = seen + 1
-        result.events.append(Event(source, f"{digest}-{seen}", date, click))
+        events.append(Event(source, f"{digest}-{seen}", date, click))
+    result.frontier = frontier
     return result
 
 

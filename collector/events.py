@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -19,9 +18,9 @@ ClickLog = dict[str, Any]
 """One click log object as Mimecast returned it (parsed JSON)."""
 
 
-@dataclass(slots=True, frozen=True)
-class Event:
-    """One click, ready for the sinks.
+class Event(NamedTuple):
+    """One click, ready for the sinks (immutable; a NamedTuple because it is made once
+    per click on the hot path, at half the cost of a frozen dataclass).
 
     Attributes:
         source: the name of the ``[sources.<name>]`` it was collected by.
