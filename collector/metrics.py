@@ -158,6 +158,7 @@ class StatsCollector:
                 "Events set aside in the dead-letter directory.",
                 "dead_lettered",
             ),
+            ("sink_truncated", "Messages cut to the receiver's size limit.", "truncated"),
         ):
             family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["sink"])
             for sink, handle in sinks.items():

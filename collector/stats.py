@@ -80,4 +80,6 @@ class SinkStats:
     errors: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     dead_lettered: int = 0
+    truncated: int = 0
+    """Messages cut to the receiver's size limit (syslog)."""
     send_latency: Histogram = field(default_factory=Histogram)

@@ -14,6 +14,7 @@ ENTRY_POINT_GROUP = "mimecast_collector.sinks"
 BUILTIN_SINKS: dict[str, str] = {
     "file": "collector.sinks.file:FileSinkConfig",
     "stdout": "collector.sinks.stdout:StdoutSinkConfig",
+    "syslog": "collector.sinks.syslog:SyslogSinkConfig",
 }
 
 

@@ -1,0 +1,13 @@
+"""The ``syslog`` sink: RFC 5424/3164 over UDP, TCP and TLS, with JSON, CEF or LEEF payloads.
+
+Modules, one concept each: :mod:`.config` (options and their rules), :mod:`.severity`
+(risk of a click), :mod:`.rfc5424` and :mod:`.rfc3164` (headers), :mod:`.cef` and
+:mod:`.leef` (payloads), :mod:`.encoder` (a page to messages), :mod:`.framing` (size
+limit, RFC 6587 framing), :mod:`.tls`, :mod:`.transport` (sockets) and :mod:`.sink`.
+User documentation: docs/syslog.md.
+"""
+
+from collector.sinks.syslog.config import SyslogSinkConfig
+from collector.sinks.syslog.sink import SyslogSink
+
+__all__ = ["SyslogSink", "SyslogSinkConfig"]

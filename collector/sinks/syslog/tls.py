@@ -1,0 +1,88 @@
+"""TLS for the syslog sink: the client context, and handshake failures in plain words.
+
+The receiver's certificate is always verified (chain and name): TLS 1.2 or newer,
+``CERT_REQUIRED``, ``check_hostname``. A failure the next attempt cannot fix (an
+untrusted or expired certificate, a wrong name, a receiver that does not speak TLS)
+is a plain :class:`~collector.errors.SinkError` that says what to change; anything
+else (a reset during the handshake, a receiver restarting) is transient.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from collector.errors import SinkError, TransientSinkError
+from collector.sinks.syslog.config import SyslogSinkConfig
+
+# OpenSSL reasons that mean "this configuration will never work", with what to check.
+_PERMANENT_REASONS: dict[str, str] = {
+    "WRONG_VERSION_NUMBER": "is the receiver speaking TLS on this port?",
+    "UNSUPPORTED_PROTOCOL": "the receiver offers no TLS version >= 1.2",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the receiver offers no TLS version >= 1.2",
+    "NO_PROTOCOLS_AVAILABLE": "the receiver offers no TLS version >= 1.2",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the receiver refused the handshake (cipher suites, "
+    "or a client certificate it requires: cert_file)",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the receiver requires a client certificate: "
+    "set cert_file and key_file",
+    "TLSV1_ALERT_UNKNOWN_CA": "the receiver does not trust our client certificate (cert_file)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the receiver rejected our client certificate (cert_file)",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "our client certificate (cert_file) has expired",
+}
+# X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_NAME_MISMATCH_CODES = (62, 64)
+_EXPIRED_CODE = 10
+
+
+def client_context(config: SyslogSinkConfig, sink: str) -> ssl.SSLContext:
+    """Return the TLS client context for ``config``.
+
+    Raises:
+        SinkError: a CA, certificate or key file cannot be loaded (the message names
+            the key and the file).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    key = "ca_file"
+    try:
+        if config.ca_file is not None:
+            context.load_verify_locations(cafile=str(config.ca_file))
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        if config.cert_file is not None:
+            key = "cert_file"
+            keyfile = None if config.key_file is None else str(config.key_file)
+            context.load_cert_chain(str(config.cert_file), keyfile)
+    except (OSError, ValueError) as exc:
+        path = getattr(config, key)
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise SinkError(sink, f"cannot load {key} '{path}': {reason}") from exc
+    return context
+
+
+def handshake_error(
+    error: ssl.SSLError, config: SyslogSinkConfig, sink: str, server_name: str
+) -> SinkError:
+    """Translate a failed handshake into the error to raise, with what to do about it."""
+    where = f"TLS to {config.host}:{config.port}"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = error.verify_message or error.reason or str(error)
+        if error.verify_code in _NAME_MISMATCH_CODES:
+            hint = (
+                f"the certificate is not valid for {server_name!r}: set tls_server_name to a "
+                "name the certificate holds, or use that name in address"
+            )
+        elif error.verify_code == _EXPIRED_CODE:
+            hint = "the receiver's certificate has expired"
+        elif config.ca_file is not None:
+            hint = (
+                f"check that ca_file '{config.ca_file}' holds the CA that signed the "
+                "receiver's certificate"
+            )
+        else:
+            hint = "set ca_file to the CA that signed the receiver's certificate"
+        return SinkError(sink, f"{where} refused: certificate verify failed: {detail}; {hint}")
+    reason = error.reason or ""
+    advice = _PERMANENT_REASONS.get(reason)
+    if advice is not None:
+        return SinkError(sink, f"{where} failed: {reason}: {advice}")
+    return TransientSinkError(sink, f"{where} failed: {error}")
