@@ -72,3 +72,14 @@ def test_one_pacer_per_credential() -> None:
     a = registry.for_credential(("https://x", "oauth2", "id-1"))
     assert registry.for_credential(("https://x", "oauth2", "id-1")) is a
     assert registry.for_credential(("https://x", "oauth2", "id-2")) is not a
+
+
+async def test_an_answer_without_headers_ends_pacing() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
+    pacer.observe(headers(0, 500))  # e.g. one 429 carrying the headers
+    await pacer.acquire()
+    pacer.observe({})  # the next answers carry no quota information
+    for _ in range(10):
+        await pacer.acquire()
+    assert clock.sleeps == [0.5]

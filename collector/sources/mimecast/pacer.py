@@ -61,6 +61,9 @@ class QuotaPacer:
         """Learn the quota's state from a response's ``X-RateLimit-*`` headers."""
         remaining = headers.get("X-RateLimit-Remaining")
         if remaining is None or not remaining.isdigit():
+            # No quota information (e.g. an answer from a proxy or gateway that strips
+            # it): what we knew is stale, so stop pacing rather than crawl forever.
+            self._remaining = None
             return
         wait = rate_limit_wait_secs(headers.get("X-RateLimit-Reset")) or 0.0
         self._remaining = int(remaining)
