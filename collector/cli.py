@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory")
     demo.add_argument("--clicks", type=int, default=5000, help="clicks in the simulated tenant")
+    dlq = commands.add_parser("dlq", help="dead letters: events a receiver refused for good")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    replay = dlq_actions.add_parser("replay", help="send a sink's dead letters again")
+    _config_arg(replay)
+    replay.add_argument("--sink", required=True, metavar="NAME", help="the [sinks.NAME] to replay")
     completion = commands.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh"])
     return parser
@@ -141,6 +146,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from collector.demo import run_demo
 
         return await run_demo(args.out, args.clicks)
+    if args.command == "dlq":
+        return await commands.dlq_replay(args.config, args.sink)
     if args.command == "backfill":
         return await commands.backfill(args)
     if args.command == "checkpoint":

@@ -140,6 +140,13 @@ async def check(path: Path) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
+async def dlq_replay(path: Path, sink: str) -> int:
+    """``dlq replay``: send a sink's dead letters again; 1 if some are refused again."""
+    from collector.sinks.http.dead_letter import replay
+
+    return await replay(_load(path), sink)
+
+
 def _time_arg(option: str, value: str) -> int:
     try:
         return parse_iso(value)

@@ -159,6 +159,12 @@ class StatsCollector:
                 "dead_lettered",
             ),
             ("sink_truncated", "Messages cut to the receiver's size limit.", "truncated"),
+            ("sink_already_stored", "Events the receiver already had (ES 409).", "already_stored"),
+            (
+                "sink_resent",
+                "Batches re-sent after an unknown outcome (HEC ack timeout).",
+                "resent",
+            ),
         ):
             family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["sink"])
             for sink, handle in sinks.items():

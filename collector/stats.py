@@ -82,4 +82,8 @@ class SinkStats:
     dead_lettered: int = 0
     truncated: int = 0
     """Messages cut to the receiver's size limit (syslog)."""
+    already_stored: int = 0
+    """Events the receiver said it already had (Elasticsearch 409 on create)."""
+    resent: int = 0
+    """Batches sent again because their outcome was unknown (HEC ack timeout)."""
     send_latency: Histogram = field(default_factory=Histogram)

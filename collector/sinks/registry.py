@@ -14,6 +14,9 @@ ENTRY_POINT_GROUP = "mimecast_collector.sinks"
 BUILTIN_SINKS: dict[str, str] = {
     "file": "collector.sinks.file:FileSinkConfig",
     "stdout": "collector.sinks.stdout:StdoutSinkConfig",
+    "splunk_hec": "collector.sinks.http.splunk_hec:SplunkHecSinkConfig",
+    "elasticsearch": "collector.sinks.http.elasticsearch:ElasticsearchSinkConfig",
+    "http": "collector.sinks.http.generic:HttpSinkConfig",
     "syslog": "collector.sinks.syslog:SyslogSinkConfig",
 }
 

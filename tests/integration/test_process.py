@@ -241,3 +241,11 @@ def test_once_is_interruptible(tmp_path: Path, signum: int) -> None:
         os.kill(process.pid, signum)
         assert process.wait(timeout=10) == 0
         assert b'"interrupted":true' in log.read_bytes()
+
+
+def test_dlq_replay_command(tmp_path: Path) -> None:
+    config = write_toml(settings(tmp_path, "http://127.0.0.1:9"), tmp_path / "c.toml")
+    nothing = cli("dlq", "replay", "-c", str(config), "--sink", "out")
+    assert nothing.returncode == 0 and "no dead letters" in nothing.stdout
+    unknown = cli("dlq", "replay", "-c", str(config), "--sink", "nope")
+    assert unknown.returncode == 2 and "unknown sink 'nope'" in unknown.stderr

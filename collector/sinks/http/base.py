@@ -1,0 +1,134 @@
+"""What the three HTTP sinks have in common as sinks: lifecycle, encoding, delivery.
+
+A concrete sink says how to encode one event, how to join encodings into a body,
+which headers to send, and how to read its receiver's answer to one request
+(``_post``); everything else (batching, retries, dead letters, stats) is here and in
+:mod:`.batching`.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from collector.errors import SinkError
+from collector.events import Batch, Event
+from collector.retry import RetryPolicy
+from collector.sinks import SinkContext
+from collector.sinks.http.batching import BatchResult, BatchSender, Item
+from collector.sinks.http.common import HttpClient, HttpSinkBaseConfig
+from collector.sinks.http.dead_letter import DeadLetterStore, dead_letter_directory
+
+
+class HttpSinkBase:
+    """Base class of the HTTP sinks (the :class:`~collector.sinks.Sink` protocol).
+
+    Args:
+        name: the sink's name in the config.
+        config: its validated config.
+        context: state directory and counters from the collector.
+        retry: the retry policy; default: ``retry_max_secs`` and the backoff options.
+        transport: an httpx transport instead of the network (tests).
+    """
+
+    per_item_bytes = 0
+    """Bytes a body adds per event besides the event's encoding (separators)."""
+    fixed_bytes = 0
+    """Bytes a body adds besides its events (brackets)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: HttpSinkBaseConfig,
+        context: SinkContext,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.stats = context.stats
+        self._base_config = config
+        self._context = context
+        self._retry = retry or RetryPolicy(
+            max_secs=config.retry_max_secs,
+            initial_backoff_secs=config.retry_initial_backoff_secs,
+            max_backoff_secs=config.retry_max_backoff_secs,
+        )
+        self._transport = transport
+        self.dead_letters = DeadLetterStore(
+            name, dead_letter_directory(context.state_dir, name, config.dead_letter_dir)
+        )
+        self._client: HttpClient | None = None
+        self._sender: BatchSender | None = None
+
+    @property
+    def http(self) -> HttpClient:
+        """The started client. Raises SinkError before ``start``."""
+        if self._client is None:
+            raise SinkError(self.name, "used before start() or after aclose()")
+        return self._client
+
+    async def start(self) -> None:
+        """Open the connection pool.
+
+        Raises:
+            ConfigError: a TLS file cannot be loaded.
+        """
+        config = self._base_config
+        await self.aclose()
+        self._client = HttpClient(
+            self.name, config, headers=self.headers(), transport=self._transport
+        )
+        self._sender = BatchSender(
+            self.name,
+            post=self._post,
+            encode=self.encode_batch,
+            max_events=config.max_batch_events,
+            max_bytes=config.max_batch_bytes,
+            retry=self._retry,
+            dead_letters=self.dead_letters,
+            stats=self.stats,
+            per_item=self.per_item_bytes,
+            fixed=self.fixed_bytes,
+        )
+
+    async def send(self, events: Batch) -> None:
+        """Deliver one page; returning means every event is accepted or dead-lettered.
+
+        Raises:
+            SinkError: not delivered (the retry budget is spent, or a permanent error
+                such as a rejected credential); the checkpoint does not move.
+        """
+        if not events:
+            return
+        if self._sender is None:
+            raise SinkError(self.name, "send() before start()")
+        encode = self.encode
+        await self._sender.send([Item(event, encode(event)) for event in events])
+
+    async def aclose(self) -> None:
+        """Close connections and the dead-letter file. Safe to call twice."""
+        client, self._client = self._client, None
+        self._sender = None
+        if client is not None:
+            await client.aclose()
+        await self.dead_letters.aclose()
+
+    # What each sink provides.
+
+    def headers(self) -> dict[str, str]:
+        """Headers of every request (authorization, content type)."""
+        return {}
+
+    def encode(self, event: Event) -> bytes:
+        """One event as this sink sends it; called once per event per page."""
+        raise NotImplementedError
+
+    def encode_batch(self, items: list[Item]) -> bytes:
+        """A request body from its items (default: concatenated)."""
+        return b"".join([item.body for item in items])
+
+    async def _post(self, batch: list[Item], body: bytes) -> BatchResult:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, endpoint={self._base_config.endpoint!r})"

@@ -1,0 +1,261 @@
+"""Dead letters: events a receiver refused for good, kept as NDJSON, and their replay.
+
+A receiver may refuse one event for a reason retrying cannot fix (an Elasticsearch
+mapping error, a Splunk ``invalid-event-number``). Such an event must neither vanish
+nor stop the pipeline, so it is appended to a dead-letter file, fsynced, and only then
+is the page acknowledged. Files live in ``<state_dir>/dead-letter/<sink name>/``
+(or the sink's ``dead_letter_dir``), one per process run, each line::
+
+    {"dead_lettered_at", "sink", "status", "error_type", "reason",
+     "event_id", "source", "time", "event": <the click log as Mimecast returned it>}
+
+``mimecast-collector dlq replay --sink NAME`` (:func:`replay`) sends them again
+through the sink as it is configured now, e.g. after fixing a mapping. A file being
+written by a running collector is locked and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import functools
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from collector.errors import CollectorError, ConfigError
+from collector.events import Event, format_iso
+from collector.retry import RetryPolicy
+from collector.sinks import SinkContext
+
+if TYPE_CHECKING:
+    from collector.config import CollectorConfig
+
+# A new file after this many bytes, so no single file grows without bound.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+REPLAY_BATCH = 500
+
+Send = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a receiver refused an event: its status and its own words."""
+
+    status: int
+    error_type: str
+    reason: str
+
+
+def dead_letter_directory(state_dir: Path, sink: str, configured: Path | None = None) -> Path:
+    """Where sink ``sink`` keeps its dead letters."""
+    return configured if configured is not None else state_dir / "dead-letter" / sink
+
+
+class DeadLetterStore:
+    """Appends rejected events to this process's dead-letter file of one sink.
+
+    Args:
+        sink: the sink's name (written in every record).
+        directory: the sink's dead-letter directory; created when first needed.
+    """
+
+    def __init__(self, sink: str, directory: Path) -> None:
+        self.sink = sink
+        self.directory = directory
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self._serial = 0
+        self._lock = asyncio.Lock()
+
+    async def write(self, rejected: Sequence[tuple[Event, Rejection]]) -> Path:
+        """Append ``rejected`` and fsync; returns the file written.
+
+        Raises:
+            OSError: the file cannot be written (the page is then not acknowledged).
+        """
+        now = format_iso(time.time())
+        lines = b"".join(
+            orjson.dumps(
+                {
+                    "dead_lettered_at": now,
+                    "sink": self.sink,
+                    "status": why.status,
+                    "error_type": why.error_type,
+                    "reason": why.reason,
+                    "event_id": event.event_id,
+                    "source": event.source,
+                    "time": event.time,
+                    "event": event.data,
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+            for event, why in rejected
+        )
+        async with self._lock:
+            return await asyncio.to_thread(self._append, lines)
+
+    async def aclose(self) -> None:
+        """Close (and unlock) the current file."""
+        async with self._lock:
+            self._close()
+
+    def _append(self, lines: bytes) -> Path:
+        if self._fd is None or self._size + len(lines) > MAX_FILE_BYTES:
+            self._close()
+            self._open()
+        assert self._fd is not None
+        assert self._path is not None
+        view = memoryview(lines)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        os.fsync(self._fd)
+        self._size += len(lines)
+        return self._path
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._serial += 1
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.directory / f"{stamp}-{os.getpid()}-{self._serial}.ndjson"
+        # 0600: dead letters hold whole click logs, with user addresses in them.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        # Held while open, so a replay never takes a file that is still growing.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _fsync_dir(self.directory)
+        self._fd, self._path, self._size = fd, path, 0
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _parse(line: bytes) -> Event:
+    record: dict[str, Any] = orjson.loads(line)
+    return Event(
+        source=str(record["source"]),
+        event_id=str(record["event_id"]),
+        time=int(record["time"]),
+        data=record["event"],
+    )
+
+
+@dataclass(slots=True)
+class _Tally:
+    events: int = 0
+    files: int = 0
+    skipped: int = 0
+
+
+async def replay(config: CollectorConfig, sink_name: str) -> int:
+    """Send sink ``sink_name``'s dead letters again; returns the exit code.
+
+    Each file is re-sent through the sink, in batches of 500, then deleted. Events
+    the receiver refuses again go to a new dead-letter file. If sending fails, the
+    lines not yet re-sent are written back and the command returns 1.
+
+    Raises:
+        ConfigError: no sink of that name.
+    """
+    sink_config = config.sinks.get(sink_name)
+    if sink_config is None:
+        known = ", ".join(sorted(config.sinks))
+        raise ConfigError(f"--sink: unknown sink {sink_name!r} (sinks: {known})")
+    configured = getattr(sink_config, "dead_letter_dir", None)
+    directory = dead_letter_directory(config.state_dir, sink_name, configured)
+    files = sorted(directory.glob("*.ndjson")) if directory.is_dir() else []
+    if not files:
+        print(f"sink {sink_name}: no dead letters in {directory}")
+        return 0
+    context = SinkContext(state_dir=config.state_dir)
+    sink = sink_config.build(sink_name, context)
+    policy = RetryPolicy(max_secs=sink_config.retry_max_secs)
+    tally = _Tally()
+    try:
+        await sink.start()
+        for path in files:
+            await _replay_file(path, sink.send, policy, tally)
+    except CollectorError as exc:
+        print(f"sink {sink_name}: replay stopped: {exc}")
+        return 1
+    finally:
+        await sink.aclose()
+    note = f"; {tally.skipped} file(s) in use by a running collector skipped" * bool(tally.skipped)
+    print(
+        f"sink {sink_name}: replayed {tally.events} events from {tally.files} file(s); "
+        f"{context.stats.dead_lettered} refused again (kept in {directory}){note}"
+    )
+    return 0
+
+
+async def _replay_file(path: Path, send: Send, policy: RetryPolicy, tally: _Tally) -> None:
+    opened = await asyncio.to_thread(_lock_and_read, path)
+    if opened is None:
+        tally.skipped += 1
+        return
+    fd, lines = opened
+    try:
+        try:
+            events = [_parse(line) for line in lines]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CollectorError(f"{path}: not a dead-letter file ({exc}); left as it is") from None
+        for start in range(0, len(events), REPLAY_BATCH):
+            chunk = events[start : start + REPLAY_BATCH]
+            try:
+                await policy.call(functools.partial(send, chunk), what=f"replay {path.name}")
+            except BaseException:
+                await asyncio.to_thread(_keep, path, lines[start:])
+                raise
+            tally.events += len(chunk)
+        await asyncio.to_thread(_remove, path)
+        tally.files += 1
+    finally:
+        os.close(fd)
+
+
+def _lock_and_read(path: Path) -> tuple[int, list[bytes]] | None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, lines
+
+
+def _remove(path: Path) -> None:
+    path.unlink()
+    _fsync_dir(path.parent)
+
+
+def _keep(path: Path, lines: list[bytes]) -> None:
+    # Atomically leave only what was not re-sent, so the next replay does not send
+    # the rest of the file twice.
+    temporary = path.with_suffix(".tmp")
+    with contextlib.suppress(OSError), temporary.open("wb") as out:
+        out.write(b"".join(line + b"\n" for line in lines))
+        out.flush()
+        os.fsync(out.fileno())
+    with contextlib.suppress(OSError):
+        os.replace(temporary, path)
+        _fsync_dir(path.parent)

@@ -1,0 +1,96 @@
+"""Fixtures: the receiver emulators on 127.0.0.1 and sinks built from config dicts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.retry import RetryPolicy
+from collector.sinks import SinkContext
+from collector.sinks.http.base import HttpSinkBase
+from collector.sinks.registry import sink_config_class
+
+from .bulk_emulator import BulkEmulator
+from .hec_emulator import HecEmulator
+from .helpers import VirtualTime
+from .receiver import Receiver
+from .server import Server
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[list[Server]]:
+    """Servers started by a test; stopped after it, failing it on any handler error."""
+    started: list[Server] = []
+    yield started
+    for server in started:
+        await server.stop()
+    for server in started:
+        assert not server.errors, server.errors
+
+
+@pytest.fixture
+async def hec(servers: list[Server]) -> Callable[..., Any]:
+    """``await hec(**options)`` starts a HEC emulator."""
+
+    async def make(**options: Any) -> HecEmulator:
+        emulator = HecEmulator(**options)
+        await emulator.server.start()
+        servers.append(emulator.server)
+        return emulator
+
+    return make
+
+
+@pytest.fixture
+async def bulk(servers: list[Server]) -> Callable[..., Any]:
+    """``await bulk(**options)`` starts an Elasticsearch emulator."""
+
+    async def make(**options: Any) -> BulkEmulator:
+        emulator = BulkEmulator(**options)
+        await emulator.server.start()
+        servers.append(emulator.server)
+        return emulator
+
+    return make
+
+
+@pytest.fixture
+async def receiver(servers: list[Server]) -> Callable[..., Any]:
+    """``await receiver(status=200)`` starts a generic HTTP receiver."""
+
+    async def make(**options: Any) -> Receiver:
+        made = Receiver(**options)
+        await made.server.start()
+        servers.append(made.server)
+        return made
+
+    return make
+
+
+@pytest.fixture
+def vtime() -> VirtualTime:
+    """Virtual time for retry policies: waits are recorded, not waited."""
+    return VirtualTime()
+
+
+@pytest.fixture
+async def make_sink(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_sink(config_dict, retry=...)``: a started sink, closed after the test."""
+    made: list[HttpSinkBase] = []
+
+    async def make(
+        options: dict[str, Any], *, name: str = "out", retry: RetryPolicy | None = None
+    ) -> Any:
+        config = sink_config_class(options["type"], key=f"sinks.{name}").model_validate(options)
+        context = SinkContext(state_dir=tmp_path / "state")
+        sink = type(config.build(name, context))(name, config, context, retry=retry)
+        await sink.start()
+        made.append(sink)
+        return sink
+
+    yield make
+    for sink in made:
+        await sink.aclose()
