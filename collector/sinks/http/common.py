@@ -26,10 +26,10 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from collector import __version__
-from collector.errors import ConfigError, SinkError, TransientSinkError
+from collector.errors import SinkError, TransientSinkError
+from collector.net import ProxyUrl, certificate_failure, check_endpoint_url, client_ssl_context
 from collector.secrets import scrub
 from collector.sinks import SinkConfig
-from collector.sources.mimecast.config import check_endpoint_url
 
 Compression = Literal["gzip", "none"]
 
@@ -65,7 +65,7 @@ class HttpSinkBaseConfig(SinkConfig):
         description="Timeout for sending a request and for each read of its answer. A "
         "timed-out request is retried: its outcome is unknown.",
     )
-    proxy: str | None = Field(default=None, description="HTTP(S) proxy URL.")
+    proxy: ProxyUrl = Field(default=None, description="HTTP(S) proxy URL.")
     ca_file: str | None = Field(
         default=None,
         description="PEM CA bundle to trust instead of the system store. TLS is always "
@@ -93,13 +93,6 @@ class HttpSinkBaseConfig(SinkConfig):
     @classmethod
     def _check_endpoint(cls, value: str) -> str:
         return check_endpoint_url(value)
-
-    @field_validator("proxy")
-    @classmethod
-    def _check_proxy(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"must be an http:// or https:// proxy URL, got {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _check_tls_files(self) -> Self:
@@ -153,15 +146,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def ssl_context(config: HttpSinkBaseConfig, key: str) -> ssl.SSLContext | bool:
     """The TLS settings: verified always, with the configured CA and client certificate."""
-    if config.ca_file is None and config.cert_file is None:
-        return True
-    try:
-        context = ssl.create_default_context(cafile=config.ca_file)
-        if config.cert_file is not None:
-            context.load_cert_chain(config.cert_file, config.key_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{key}: cannot load the TLS files: {exc}") from None
-    return context
+    return client_ssl_context(key, config.ca_file, config.cert_file, config.key_file)
 
 
 class HttpClient:
@@ -240,15 +225,13 @@ class HttpClient:
         return Reply(response.status_code, response.headers, response.content)
 
     def _transport_error(self, url: str, exc: httpx.TransportError) -> SinkError:
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                return SinkError(
-                    self.sink,
-                    f"TLS certificate of {_where(url)} could not be verified "
-                    f"({cause.verify_message}); set ca_file to the CA that signed it",
-                )
-            cause = cause.__cause__ or cause.__context__
+        failure = certificate_failure(exc)
+        if failure is not None:
+            return SinkError(
+                self.sink,
+                f"TLS certificate of {_where(url)} could not be verified "
+                f"({failure.verify_message}); set ca_file to the CA that signed it",
+            )
         detail = scrub(str(exc)) or "no details"
         return TransientSinkError(
             self.sink, f"cannot reach {_where(url)}: {type(exc).__name__}: {detail}"

@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
+from collector.net import check_endpoint_url
 from collector.secrets import register_secret
 from collector.sinks import SinkContext
 from collector.sinks.encoding import Format, encode_ndjson
@@ -28,7 +29,6 @@ from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.common import HttpSinkBaseConfig, is_retryable_status
 from collector.sinks.http.dead_letter import Rejection
-from collector.sources.mimecast.config import check_endpoint_url
 
 # Header names whose values are credentials: registered so logs never show them.
 _SECRET_HEADER_WORDS = ("auth", "token", "key", "secret", "password", "cookie", "signature")

@@ -9,7 +9,6 @@ policy, which sees only the error type.
 from __future__ import annotations
 
 import hashlib
-import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from collector.errors import (
     TransientSourceError,
 )
 from collector.events import ClickLog, format_mimecast_date
+from collector.net import client_ssl_context
 from collector.retry import RetryPolicy
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
 from collector.sources.mimecast.config import MimecastSourceConfig
@@ -46,17 +46,6 @@ class LogsPage:
     clicks: list[ClickLog]
     next_token: str | None
     request_id: str
-
-
-def _verify_context(config: MimecastSourceConfig, key: str) -> ssl.SSLContext | bool:
-    if config.ca_file is None:
-        return True
-    try:
-        return ssl.create_default_context(cafile=config.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"{key}.ca_file: cannot load CA bundle {config.ca_file!r}: {exc}"
-        ) from None
 
 
 class MimecastClient:
@@ -80,7 +69,7 @@ class MimecastClient:
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
-            verify=_verify_context(config, f"sources.{name}"),
+            verify=client_ssl_context(f"sources.{name}.ca_file", config.ca_file),
             proxy=config.proxy,
             transport=transport,
             headers={"User-Agent": f"mimecast-collector/{__version__}"},

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collector.net import ProxyUrl, check_endpoint_url
 from collector.secrets import SecretsModel
 
 RETENTION_SECS = 30 * 86400
 """Mimecast keeps URL Protection logs for 30 days; older clicks cannot be read."""
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may reach."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint_url(url: str) -> str:
-    """Validate a remote endpoint: https anywhere, plain http only to loopback."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(
-            f"must use https: plain http is allowed only to loopback hosts, got {url!r}"
-        )
-    return url.rstrip("/")
 
 
 class MimecastSourceConfig(SecretsModel):
@@ -120,7 +97,7 @@ class MimecastSourceConfig(SecretsModel):
     read_timeout_secs: float = Field(
         default=60.0, gt=0, description="Timeout waiting for each response."
     )
-    proxy: str | None = Field(
+    proxy: ProxyUrl = Field(
         default=None, description="HTTP(S) proxy URL, e.g. http://proxy.example:3128."
     )
     ca_file: str | None = Field(
@@ -133,13 +110,6 @@ class MimecastSourceConfig(SecretsModel):
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         return check_endpoint_url(value)
-
-    @field_validator("proxy")
-    @classmethod
-    def _check_proxy(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"must be an http:// or https:// proxy URL, got {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _check_credentials(self) -> Self:

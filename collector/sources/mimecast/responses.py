@@ -7,7 +7,6 @@ all three are checked.
 
 from __future__ import annotations
 
-import ssl
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from collector.errors import (
     TransientSourceError,
 )
 from collector.events import ClickLog
+from collector.net import certificate_failure
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 509})
 
@@ -190,17 +190,15 @@ def classify_response(
 
 def transport_error(exc: httpx.TransportError, request_id: str | None) -> Exception:
     """The error a failed connection means: a bad certificate is final, the rest transient."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            # A wrong certificate will not fix itself: fail now, and say what to do.
-            return MimecastApiError(
-                f"TLS certificate of the Mimecast endpoint could not be verified "
-                f"({cause.verify_message}); if a TLS-inspecting proxy is in the way, "
-                "set ca_file to its CA bundle",
-                request_id=request_id,
-            )
-        cause = cause.__cause__ or cause.__context__
+    failure = certificate_failure(exc)
+    if failure is not None:
+        # A wrong certificate will not fix itself: fail now, and say what to do.
+        return MimecastApiError(
+            f"TLS certificate of the Mimecast endpoint could not be verified "
+            f"({failure.verify_message}); if a TLS-inspecting proxy is in the way, "
+            "set ca_file to its CA bundle",
+            request_id=request_id,
+        )
     return TransientSourceError(
         f"connection to Mimecast failed: {type(exc).__name__}: {exc or 'no details'}",
         request_id=request_id,

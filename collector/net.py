@@ -1,0 +1,77 @@
+"""Network settings shared by the Mimecast client and the HTTP sinks.
+
+Remote endpoints must use https, except loopback hosts (the simulator, a local
+forwarder); TLS is always verified, against the system store or a ``ca_file``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+
+from collector.errors import ConfigError
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(url: str) -> str:
+    """Validate a remote endpoint: https anywhere, plain http only to loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"must use https: plain http is allowed only to loopback hosts, got {url!r}"
+        )
+    return url.rstrip("/")
+
+
+def check_proxy_url(url: str | None) -> str | None:
+    """Validate a proxy URL (http:// or https://)."""
+    if url is not None and urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"must be an http:// or https:// proxy URL, got {url!r}")
+    return url
+
+
+ProxyUrl = Annotated[str | None, AfterValidator(check_proxy_url)]
+"""A config field holding an optional HTTP(S) proxy URL."""
+
+
+def client_ssl_context(
+    key: str, ca_file: str | None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext | bool:
+    """TLS settings for httpx: always verified, with an optional CA and client certificate.
+
+    ``key`` names the config section in the error when the files cannot be loaded.
+    """
+    if ca_file is None and cert_file is None:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+        if cert_file is not None:
+            context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{key}: cannot load the TLS files: {exc}") from None
+    return context
+
+
+def certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``error``, if that is what it was."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
