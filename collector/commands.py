@@ -134,7 +134,7 @@ async def check(path: Path) -> int:
             print(f"sink {name}: OK ({sink_config.type})")
         except CollectorError as exc:
             healthy = False
-            print(f"sink {name}: FAILED: {exc}")
+            print(f"sink {name}: FAILED: {str(exc).removeprefix(f'sink {name}: ')}")
         finally:
             await sink.aclose()
     return EXIT_OK if healthy else EXIT_FAILED

@@ -161,14 +161,31 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
 
 
 async def run_once(collector: Collector, stop: asyncio.Event) -> dict[str, BaseException | None]:
-    """One cycle of every source, until each is caught up; the error of each, if any."""
-    results = await asyncio.gather(
-        *(runner.run_cycle(stop) for runner in collector.runners.values()),
-        return_exceptions=True,
-    )
+    """One cycle of every source, until each is caught up; the error of each, if any.
+
+    On ``stop`` the page in flight gets the same grace period as in ``run``, then
+    is cancelled: a page stuck retrying a dead receiver must not hold up SIGTERM.
+    """
+    tasks = {
+        name: asyncio.create_task(runner.run_cycle(stop))
+        for name, runner in collector.runners.items()
+    }
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        while not all(task.done() for task in tasks.values()):
+            pending = {task for task in tasks.values() if not task.done()}
+            await asyncio.wait(pending | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                await _drain({task for task in tasks.values() if not task.done()})
+                break
+    finally:
+        stopping.cancel()
     outcome: dict[str, BaseException | None] = {}
-    for name, result in zip(collector.runners, results, strict=True):
-        outcome[name] = result if isinstance(result, BaseException) else None
+    for name, task in tasks.items():
+        if task.cancelled():
+            outcome[name] = None  # interrupted on request; the checkpoint is consistent
+        else:
+            outcome[name] = task.exception()
     return outcome
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -249,3 +250,30 @@ def test_dlq_replay_command(tmp_path: Path) -> None:
     assert nothing.returncode == 0 and "no dead letters" in nothing.stdout
     unknown = cli("dlq", "replay", "-c", str(config), "--sink", "nope")
     assert unknown.returncode == 2 and "unknown sink 'nope'" in unknown.stderr
+
+
+def test_sigterm_ends_once_even_while_a_dead_sink_is_being_retried(tmp_path: Path) -> None:
+    dataset = ClickDataset.generate(500, start=NOW - 3600, end=NOW - 60, seed=27)
+    with socket.socket() as placeholder:  # a loopback port with nobody listening
+        placeholder.bind(("127.0.0.1", 0))
+        dead_port = placeholder.getsockname()[1]
+    with SimulatorThread(SimulatorConfig(), dataset) as sim:
+        document = settings(tmp_path, sim.base_url)
+        document["sinks"] = {
+            "down": {
+                "type": "http",
+                "endpoint": f"http://127.0.0.1:{dead_port}/ingest",
+                "retry_max_secs": 300,
+            }
+        }
+        config = write_toml(document, tmp_path / "c.toml")
+        log = tmp_path / "once.log"
+        process = start_cli("once", "-c", str(config), log=log)
+        wait_for(lambda: b'"event":"retrying"' in log.read_bytes(), 60, "a retry")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        assert time.monotonic() - started < 10
+    # Nothing was delivered, so the pass is still open: the clicks will be read again.
+    saved = orjson.loads((tmp_path / "state" / "clicks.checkpoint.json").read_bytes())
+    assert saved["cursor"] is None and saved["pass"]["windows"]
