@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from collector.errors import CheckpointError
-from collector.events import format_iso, parse_iso
+from collector.events import format_iso, format_iso_or_none, parse_iso
 
 SCHEMA_VERSION = 1
 
@@ -88,10 +88,6 @@ class Window:
         )
 
 
-def _iso_or_none(epoch: int | None) -> str | None:
-    return None if epoch is None else format_iso(epoch)
-
-
 def _epoch_or_none(text: str | None) -> int | None:
     return None if text is None else parse_iso(text)
 
@@ -119,12 +115,12 @@ class Checkpoint:
         document = {
             "schema": SCHEMA_VERSION,
             "source": self.source,
-            "cursor": _iso_or_none(self.cursor),
-            "not_before": _iso_or_none(self.not_before),
+            "cursor": format_iso_or_none(self.cursor),
+            "not_before": format_iso_or_none(self.not_before),
             "pass": None
             if self.target is None
             else {
-                "from": _iso_or_none(self.pass_start),
+                "from": format_iso_or_none(self.pass_start),
                 "to": format_iso(self.target),
                 "windows": [window.to_dict() for window in self.windows],
             },

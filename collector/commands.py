@@ -16,7 +16,7 @@ from collector.checkpoint import Checkpoint, CheckpointStore
 from collector.config import CollectorConfig, load_config
 from collector.daemon import run_daemon, run_once, with_stop_signals
 from collector.errors import CollectorError, ConfigError
-from collector.events import format_iso, parse_iso
+from collector.events import format_iso, format_iso_or_none, parse_iso
 from collector.health import HEALTH_FILE, read_health_file, readiness_problems
 from collector.logging import configure_logging
 from collector.metrics import MetricsServer
@@ -170,18 +170,15 @@ def _summary(store: CheckpointStore, checkpoint: Checkpoint | None) -> dict[str,
     if checkpoint is None:
         return {"path": str(store.path), "state": "no checkpoint yet"}
 
-    def iso(epoch: int | None) -> str | None:
-        return None if epoch is None else format_iso(epoch)
-
     return {
         "path": str(store.path),
-        "collected_until": iso(checkpoint.cursor),
-        "not_before": iso(checkpoint.not_before),
+        "collected_until": format_iso_or_none(checkpoint.cursor),
+        "not_before": format_iso_or_none(checkpoint.not_before),
         "pass_in_progress": None
         if checkpoint.target is None
         else {
-            "from": iso(checkpoint.pass_start),
-            "to": iso(checkpoint.target),
+            "from": format_iso_or_none(checkpoint.pass_start),
+            "to": format_iso_or_none(checkpoint.target),
             "done": f"{checkpoint.progress():.1%}",
             "windows": [
                 {

@@ -78,6 +78,11 @@ def format_iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_iso_or_none(epoch: int | None) -> str | None:
+    """:func:`format_iso`, passing None through."""
+    return None if epoch is None else format_iso(epoch)
+
+
 def parse_iso(value: str) -> int:
     """Parse an ISO 8601 / RFC 3339 time given by a user. A naive time is taken as UTC."""
     parsed = datetime.fromisoformat(value)

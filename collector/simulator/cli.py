@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 
 import orjson
@@ -29,6 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clicks", type=int, default=10_000, help="clicks to generate")
     parser.add_argument(
         "--days", type=float, default=7.0, help="spread the clicks over the last N days"
+    )
+    parser.add_argument(
+        "--start-epoch",
+        type=int,
+        default=None,
+        metavar="SECS",
+        help="first click date (epoch seconds); default: --days before the end",
+    )
+    parser.add_argument(
+        "--end-epoch",
+        type=int,
+        default=None,
+        metavar="SECS",
+        help="last click date (epoch seconds); default: now. With --start-epoch, the data "
+        "no longer depends on when the simulator starts, so another process can "
+        "regenerate the same clicks from the seed (the benchmark's truth)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for data and faults")
     parser.add_argument(
@@ -76,11 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    """Run the simulator described by ``args`` until SIGINT/SIGTERM; return 0."""
-    now = int(time.time())
-    start = now - int(args.days * 86_400)
+    """Run the simulator described by ``args`` until SIGINT/SIGTERM; return 0 (2: bad span)."""
+    try:
+        start, end = data_span(args, now=int(time.time()))
+    except ValueError as error:
+        print(f"simulate: usage error: {error}", file=sys.stderr)
+        return 2
     dataset = ClickDataset.generate(
-        args.clicks, start=start, end=now, seed=args.seed, rich=not args.v1_fields
+        args.clicks, start=start, end=end, seed=args.seed, rich=not args.v1_fields
     )
     rates = None
     if args.fault_rate > 0:
@@ -114,7 +134,7 @@ async def serve(args: argparse.Namespace) -> int:
             "secret_key": config.secret_key,
             "clicks": len(dataset),
             "from": format_iso(start),
-            "to": format_iso(now),
+            "to": format_iso(end),
         }
         for name, value in facts.items():
             print(f"{name}={value}")
@@ -130,6 +150,19 @@ async def serve(args: argparse.Namespace) -> int:
     summary = simulator.stats.as_dict() | {"cpu_secs": round(time.process_time(), 3)}
     print(f"stats={orjson.dumps(summary).decode()}", flush=True)
     return 0
+
+
+def data_span(args: argparse.Namespace, *, now: int) -> tuple[int, int]:
+    """Return the ``(start, end)`` epoch seconds the generated clicks are spread over.
+
+    Raises:
+        ValueError: the span ends before it starts.
+    """
+    end = now if args.end_epoch is None else args.end_epoch
+    start = end - int(args.days * 86_400) if args.start_epoch is None else args.start_epoch
+    if start > end:
+        raise ValueError(f"--start-epoch {start} is after the end of the data ({end})")
+    return start, end
 
 
 def _quota(text: str) -> QuotaConfig:
