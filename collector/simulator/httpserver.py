@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal
+from urllib.parse import parse_qsl
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -29,16 +31,38 @@ class Request:
     Attributes:
         method: e.g. ``POST``.
         path: the target without its query string.
+        query: the query string's parameters (the last of a repeated name; blank
+            values kept).
         headers: lower-cased names; repeated headers joined with ``", "``.
-        body: the decoded body (chunked bodies are de-chunked).
+        body: the body as sent, de-chunked (``Content-Encoding`` is not undone:
+            see :meth:`decoded_body`).
         keep_alive: whether the client lets the connection stay open.
     """
 
     method: str
     path: str
+    query: dict[str, str]
     headers: dict[str, str]
     body: bytes
     keep_alive: bool
+
+    def cookie(self, name: str) -> str | None:
+        """The value of cookie ``name``, if sent."""
+        # Repeated Cookie headers arrive joined with ", "; a cookie value has no comma.
+        for part in self.headers.get("cookie", "").replace(",", ";").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return None
+
+    def decoded_body(self) -> bytes:
+        """The body after ``Content-Encoding: gzip``. Raises ValueError for other encodings."""
+        encoding = self.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            return self.body
+        if encoding == "gzip":
+            return gzip.decompress(self.body)
+        raise ValueError(encoding)
 
 
 @dataclass(slots=True)
@@ -81,6 +105,11 @@ class HttpServer:
         host: address to bind.
         port: port to bind, 0 for any free one.
         on_error: called with any exception the handler raised (the client gets a 500).
+        tls: serve HTTPS with this context.
+        max_body_bytes: a larger request body is answered 413.
+
+    Attributes:
+        connections_accepted: how many connections were accepted so far.
     """
 
     def __init__(
@@ -90,14 +119,17 @@ class HttpServer:
         port: int,
         on_error: ErrorHook | None = None,
         tls: ssl.SSLContext | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._tls = tls
+        self._max_body_bytes = max_body_bytes
         self._handler = handler
         self._host = host
         self._port = port
         self._on_error = on_error
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self.connections_accepted = 0
 
     @property
     def port(self) -> int:
@@ -129,6 +161,7 @@ class HttpServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self.connections_accepted += 1
         try:
             await self._serve_requests(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -152,7 +185,7 @@ class HttpServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         while True:
-            request = await read_request(reader)
+            request = await read_request(reader, self._max_body_bytes)
             if request is None:
                 return
             try:
@@ -168,7 +201,9 @@ class HttpServer:
                 return
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
+async def read_request(
+    reader: asyncio.StreamReader, max_body_bytes: int = MAX_BODY_BYTES
+) -> Request | None:
     """Read one request; None when the client closed the connection between requests."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -191,18 +226,22 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
         key = name.lower()
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    body = await _read_body(reader, headers)
+    body = await _read_body(reader, headers, max_body_bytes)
     tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
     keep_alive = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
-    return Request(method, target.partition("?")[0], headers, body, keep_alive)
+    path, _, query = target.partition("?")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    return Request(method, path, params, headers, body, keep_alive)
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+async def _read_body(
+    reader: asyncio.StreamReader, headers: dict[str, str], max_body_bytes: int
+) -> bytes:
     encoding = headers.get("transfer-encoding")
     if encoding is not None:
         if encoding.strip().lower() != "chunked":
             raise BadRequestError(501, "only chunked transfer-encoding is supported")
-        return await _read_chunked(reader)
+        return await _read_chunked(reader, max_body_bytes)
     length_text = headers.get("content-length")
     if length_text is None:
         return b""
@@ -211,12 +250,12 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
     if len(values) != 1 or not next(iter(values)).isdigit():
         raise BadRequestError(400, "invalid content-length")
     length = int(values.pop())
-    if length > MAX_BODY_BYTES:
+    if length > max_body_bytes:
         raise BadRequestError(413, "request body too large")
     return await reader.readexactly(length)
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+async def _read_chunked(reader: asyncio.StreamReader, max_body_bytes: int) -> bytes:
     body = bytearray()
     while True:
         size_line = await reader.readuntil(b"\r\n")
@@ -228,7 +267,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             while (await reader.readuntil(b"\r\n")) != b"\r\n":
                 pass  # trailers are ignored
             return bytes(body)
-        if len(body) + size > MAX_BODY_BYTES:
+        if len(body) + size > max_body_bytes:
             raise BadRequestError(413, "request body too large")
         chunk = await reader.readexactly(size + 2)
         if chunk[-2:] != b"\r\n":

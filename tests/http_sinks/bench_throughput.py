@@ -33,11 +33,12 @@ from collector.config import parse_config
 from collector.daemon import run_once
 from collector.logging import configure_logging
 from collector.simulator import ClickDataset, Simulator, SimulatorConfig
+from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
 
 from .bulk_emulator import BulkEmulator
 from .hec_emulator import HecEmulator
 from .receiver import Receiver
-from .server import Request, Response, json_response
 
 INDEX = "logs-mimecast.ttp_url-default"
 

@@ -30,7 +30,10 @@ from typing import Any
 
 import orjson
 
-from .server import Request, Response, Server, json_response
+from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
+
+from .local_server import LocalServer, dropped, status_of
 
 _MISSING = object()
 
@@ -81,7 +84,7 @@ class BulkEmulator:
         """Requests still to be processed in full and then left unanswered."""
         self.mappings_checked = True
         """Dynamic-mapping conflicts are checked (off for benchmarks: it is slow here)."""
-        self.server = Server(self._route)
+        self.server = LocalServer(self._route)
 
     @property
     def url(self) -> str:
@@ -89,7 +92,7 @@ class BulkEmulator:
         return self.server.url
 
     def fail_next(self, response: Response, count: int = 1) -> None:
-        """Answer the next ``count`` bulk requests with ``response`` (``drop=True``: none)."""
+        """Answer the next ``count`` bulk requests with ``response`` (:func:`dropped`: none)."""
         self.faults.extend([response] * count)
 
     def fail_item(self, doc_id: str, status: int, kind: str, reason: str, count: int = 1) -> None:
@@ -173,7 +176,7 @@ class BulkEmulator:
         response = json_response(200, filtered)
         if self.drop_after_store:
             self.drop_after_store -= 1
-            response = Response(drop=True)
+            response = dropped()
         return self._log(request, response, ids, statuses, len(body))
 
     def _store(
@@ -234,7 +237,7 @@ class BulkEmulator:
     def _log(
         self, request: Request, response: Response, ids: list[str], statuses: list[int], size: int
     ) -> Response:
-        status = None if response.drop else response.status
+        status = status_of(response)
         body = request.decoded_body()
         entry = Logged(
             request.path, request.query, status, ids, statuses, size, request.headers, body

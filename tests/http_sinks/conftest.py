@@ -16,14 +16,14 @@ from collector.sinks.registry import sink_config_class
 from .bulk_emulator import BulkEmulator
 from .hec_emulator import HecEmulator
 from .helpers import VirtualTime
+from .local_server import LocalServer
 from .receiver import Receiver
-from .server import Server
 
 
 @pytest.fixture
-async def servers() -> AsyncIterator[list[Server]]:
+async def servers() -> AsyncIterator[list[LocalServer]]:
     """Servers started by a test; stopped after it, failing it on any handler error."""
-    started: list[Server] = []
+    started: list[LocalServer] = []
     yield started
     for server in started:
         await server.stop()
@@ -32,7 +32,7 @@ async def servers() -> AsyncIterator[list[Server]]:
 
 
 @pytest.fixture
-async def hec(servers: list[Server]) -> Callable[..., Any]:
+async def hec(servers: list[LocalServer]) -> Callable[..., Any]:
     """``await hec(**options)`` starts a HEC emulator."""
 
     async def make(**options: Any) -> HecEmulator:
@@ -45,7 +45,7 @@ async def hec(servers: list[Server]) -> Callable[..., Any]:
 
 
 @pytest.fixture
-async def bulk(servers: list[Server]) -> Callable[..., Any]:
+async def bulk(servers: list[LocalServer]) -> Callable[..., Any]:
     """``await bulk(**options)`` starts an Elasticsearch emulator."""
 
     async def make(**options: Any) -> BulkEmulator:
@@ -58,7 +58,7 @@ async def bulk(servers: list[Server]) -> Callable[..., Any]:
 
 
 @pytest.fixture
-async def receiver(servers: list[Server]) -> Callable[..., Any]:
+async def receiver(servers: list[LocalServer]) -> Callable[..., Any]:
     """``await receiver(status=200)`` starts a generic HTTP receiver."""
 
     async def make(**options: Any) -> Receiver:

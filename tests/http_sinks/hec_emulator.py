@@ -34,7 +34,10 @@ from typing import Any
 
 import orjson
 
-from .server import Request, Response, Server, json_response
+from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
+
+from .local_server import LocalServer, dropped, status_of
 
 EVENT_PATHS = ("/services/collector/event", "/services/collector/event/1.0", "/services/collector")
 LB_COOKIE = "hec_lb"
@@ -115,7 +118,7 @@ class HecEmulator:
         self.faults: deque[Fault] = deque()
         self._indexers = [_Indexer() for _ in range(indexers)]
         self._round_robin = 0
-        self.server = Server(self._route)
+        self.server = LocalServer(self._route)
 
     @property
     def url(self) -> str:
@@ -211,7 +214,7 @@ class HecEmulator:
             return self._logged(request, _hec(413, None, "Content-Length too large"), 0)
         fault = self.faults.popleft() if self.faults else None
         if fault is not None and fault.kind in ("status", "drop"):
-            response = Response(drop=True) if fault.kind == "drop" else _fault_response(fault)
+            response = dropped() if fault.kind == "drop" else _fault_response(fault)
             return self._logged(request, response, 0)
         objects, error = _parse(body)
         if error is None and not objects:
@@ -229,7 +232,7 @@ class HecEmulator:
             if error is None:
                 response = self._success(channel, indexer, objects)
                 if fault is not None and fault.kind == "drop_after_index":
-                    response = Response(drop=True)
+                    response = dropped()
                 return self._logged(request, response, len(objects))
         assert error is not None
         at, code, text = error
@@ -263,11 +266,11 @@ class HecEmulator:
         return json_response(200, {"text": "Success", "code": 0, "ackId": ack_id})
 
     def _logged(self, request: Request, response: Response, objects: int) -> Response:
+        status = status_of(response)
         code = None
-        if not response.drop and response.content_type == "application/json":
+        if status is not None and response.content_type == "application/json":
             answer = orjson.loads(response.body) if response.body else {}
             code = answer.get("code") if isinstance(answer, dict) else None
-        status = None if response.drop else response.status
         self.log.append(Logged(request.path, status, code, objects, request.headers))
         return response
 

@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
-from .server import Request, Response, Server
+from collector.simulator.httpserver import Request, Response
+
+from .local_server import LocalServer, status_of
 
 
 @dataclass(slots=True)
@@ -34,7 +36,7 @@ class Receiver:
         self.answers: deque[Response] = deque()
         self.requests: list[Received] = []
         self.events: list[Any] = []
-        self.server = Server(self._handle)
+        self.server = LocalServer(self._handle)
 
     @property
     def url(self) -> str:
@@ -55,7 +57,7 @@ class Receiver:
     async def _handle(self, request: Request) -> Response:
         body = request.decoded_body()
         response = self.answers.popleft() if self.answers else Response(self.status)
-        status = None if response.drop else response.status
+        status = status_of(response)
         self.requests.append(Received(request.method, request.path, request.headers, body, status))
         if status is not None and 200 <= status < 300 and request.method in ("POST", "PUT"):
             self.events.extend(parse_events(body))

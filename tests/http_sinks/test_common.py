@@ -13,12 +13,13 @@ import trustme
 from pydantic import ValidationError
 
 from collector.errors import ConfigError, SinkError, TransientSinkError
+from collector.simulator.httpserver import Request, Response
 from collector.sinks.http.batching import Item, split_batches
 from collector.sinks.http.common import parse_retry_after
 from collector.sinks.http.generic import HttpSinkConfig
 
 from .helpers import events
-from .server import Request, Response, Server
+from .local_server import LocalServer
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,9 @@ def tls_files(ca: trustme.CA, tmp_path: Path) -> dict[str, str]:
     return {"ca_file": str(ca_file), "cert_file": str(cert_file)}
 
 
-async def tls_server(ca: trustme.CA, servers: list[Server], *, client_cert: bool) -> Server:
+async def tls_server(
+    ca: trustme.CA, servers: list[LocalServer], *, client_cert: bool
+) -> LocalServer:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     if client_cert:
@@ -46,14 +49,14 @@ async def tls_server(ca: trustme.CA, servers: list[Server], *, client_cert: bool
     async def ok(request: Request) -> Response:
         return Response(200)
 
-    server = Server(ok, tls=context)
+    server = LocalServer(ok, tls=context)
     await server.start()
     servers.append(server)
     return server
 
 
 async def test_tls_is_verified_against_ca_file(
-    ca: trustme.CA, servers: list[Server], make_sink: Any, tls_files: dict[str, str]
+    ca: trustme.CA, servers: list[LocalServer], make_sink: Any, tls_files: dict[str, str]
 ) -> None:
     server = await tls_server(ca, servers, client_cert=False)
     trusted = await make_sink(
@@ -67,7 +70,7 @@ async def test_tls_is_verified_against_ca_file(
 
 
 async def test_mutual_tls_sends_the_client_certificate(
-    ca: trustme.CA, servers: list[Server], make_sink: Any, tls_files: dict[str, str]
+    ca: trustme.CA, servers: list[LocalServer], make_sink: Any, tls_files: dict[str, str]
 ) -> None:
     server = await tls_server(ca, servers, client_cert=True)
     with_cert = await make_sink({"type": "http", "endpoint": server.url, **tls_files})
@@ -93,13 +96,13 @@ async def test_an_unreadable_ca_file_is_a_config_error(make_sink: Any, tmp_path:
 
 
 async def test_a_receiver_that_never_answers_times_out_as_transient(
-    servers: list[Server], make_sink: Any
+    servers: list[LocalServer], make_sink: Any
 ) -> None:
     async def hang(request: Request) -> Response:
         await asyncio.sleep(30)
         return Response(200)
 
-    server = Server(hang)
+    server = LocalServer(hang)
     await server.start()
     servers.append(server)
     sink = await make_sink(

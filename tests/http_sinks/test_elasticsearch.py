@@ -12,12 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from collector.errors import SinkError, TransientSinkError
+from collector.simulator.envelope import json_response
 from collector.sinks.http.ecs import to_ecs
 from collector.sinks.http.elasticsearch import FILTER_PATH, ElasticsearchSinkConfig
 
 from .bulk_emulator import BulkEmulator, es_error
 from .helpers import VirtualTime, click, event_of, events
-from .server import json_response
 
 STREAM = "logs-mimecast.ttp_url-default"
 

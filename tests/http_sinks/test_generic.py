@@ -12,10 +12,11 @@ import pytest
 
 from collector.errors import SinkError, TransientSinkError
 from collector.secrets import scrub
+from collector.simulator.httpserver import Response
 
 from .helpers import VirtualTime, events
+from .local_server import dropped
 from .receiver import Receiver, parse_events
-from .server import Response
 
 
 def options(receiver: Receiver, **extra: Any) -> dict[str, Any]:
@@ -132,7 +133,7 @@ async def test_custom_success_retry_and_dead_letter_statuses(
 
 async def test_a_dropped_connection_is_retried(receiver: Any, make_sink: Any) -> None:
     target = await receiver()
-    target.answer_next(Response(drop=True))
+    target.answer_next(dropped())
     sink = await make_sink(options(target, retry_initial_backoff_secs=0.01))
     await sink.send(events(2))
     assert [r.status for r in target.requests] == [None, 200]

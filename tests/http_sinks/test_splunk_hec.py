@@ -14,11 +14,12 @@ from pydantic import ValidationError
 
 from collector.config import parse_config
 from collector.errors import ConfigError, SinkError, TransientSinkError
+from collector.simulator.httpserver import Request, Response
 from collector.sinks.http.splunk_hec import SplunkHecSinkConfig
 
 from .hec_emulator import Fault, HecEmulator
 from .helpers import VirtualTime, events
-from .server import Request, Response, Server
+from .local_server import LocalServer
 
 TOKEN = "hec-token-0123456789"
 
@@ -272,7 +273,7 @@ async def test_a_200_that_is_not_hecs_answer_is_never_taken_for_a_delivery(
     async def login_page(request: Request) -> Response:
         return Response(200, b"<html>Splunk login</html>", "text/html")
 
-    server = Server(login_page)
+    server = LocalServer(login_page)
     await server.start()
     servers.append(server)
     sink = await make_sink({"type": "splunk_hec", "endpoint": server.url, "token": TOKEN})

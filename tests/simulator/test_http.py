@@ -1,10 +1,15 @@
-"""The tiny HTTP/1.1 server: keep-alive, Connection: close, chunked bodies, bad requests."""
+"""The tiny HTTP/1.1 server: keep-alive, Connection: close, chunked bodies, bad requests,
+query strings, cookies, gzip bodies and the body limit."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gzip
 
 import pytest
+
+from collector.simulator.httpserver import HttpServer, Request, Response
 
 from .helpers import MakeSim
 
@@ -94,3 +99,44 @@ async def test_malformed_requests_are_refused_and_closed(
     raw = await _exchange(sim.port, request_bytes)
     assert raw.startswith(b"HTTP/1.1 " + status)
     assert b"Connection: close" in raw
+
+
+async def test_query_cookies_and_gzip_bodies_are_read() -> None:
+    seen: list[Request] = []
+
+    async def record(request: Request) -> Response:
+        seen.append(request)
+        return Response(200)
+
+    server = HttpServer(record, "127.0.0.1", 0)
+    await server.start()
+    try:
+        extra = "Cookie: lb=1; x=y\r\nContent-Encoding: gzip\r\nConnection: close\r\n"
+        target = "/_bulk?filter_path=items.*.error&token=&a=%2F"
+        raw = await _exchange(server.port, _post(target, gzip.compress(b"hello"), extra))
+    finally:
+        await server.stop()
+    assert raw.startswith(b"HTTP/1.1 200 OK")
+    (request,) = seen
+    assert request.path == "/_bulk"
+    assert request.query == {"filter_path": "items.*.error", "token": "", "a": "/"}
+    assert (request.cookie("lb"), request.cookie("x"), request.cookie("none")) == ("1", "y", None)
+    assert request.decoded_body() == b"hello"
+    with pytest.raises(ValueError, match="br"):
+        dataclasses.replace(request, headers={"content-encoding": "br"}).decoded_body()
+
+
+async def test_the_body_limit_is_set_per_server_and_connections_are_counted() -> None:
+    async def ok(request: Request) -> Response:
+        return Response(200)
+
+    server = HttpServer(ok, "127.0.0.1", 0, max_body_bytes=10)
+    await server.start()
+    try:
+        fits = await _exchange(server.port, _post("/", b"x" * 10, "Connection: close\r\n"))
+        too_large = await _exchange(server.port, _post("/", b"x" * 11))
+    finally:
+        await server.stop()
+    assert fits.startswith(b"HTTP/1.1 200 OK")
+    assert too_large.startswith(b"HTTP/1.1 413")
+    assert server.connections_accepted == 2
