@@ -64,7 +64,10 @@ def admit_page(
         if not isinstance(click, dict):
             result.malformed += 1
             continue
-        date = _date_of(click, dates)
+        # Inline cache lookup: one dict probe per click on the hot path.
+        date = dates.get(click.get("date"))  # type: ignore[arg-type]
+        if date is None:
+            date = _date_of(click, dates)
         if date is None:
             result.undated += 1
             date = frontier
