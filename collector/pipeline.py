@@ -7,7 +7,8 @@ For every page, in this order:
 3. hand them to every sink and wait until every sink has acknowledged;
 4. only then record the page in the checkpoint and write it, atomically.
 
-While the sinks deliver page n, page n+1 is already being fetched (prefetch);
+While the sinks deliver page n, page n+1 is already being fetched (prefetch, when
+the pass is a single window; slices keep requests in flight by themselves);
 it is only read, never recorded, until page n is acknowledged. A crash anywhere
 in steps 1 to 3 leaves the checkpoint before the page, so the page is read and
 delivered again (at-least-once, never loss); a crash during 4 leaves the old or
@@ -167,10 +168,15 @@ class SourceRunner:
         stop: asyncio.Event,
     ) -> None:
         """Read every window of the pass in progress, several at once, then close it."""
+        # Several slices already keep requests in flight while the sinks work; prefetch
+        # on top would only hold more pages in memory.
+        prefetch = len(checkpoint.windows) == 1
         try:
             async with asyncio.TaskGroup() as group:
                 for window in list(checkpoint.windows):
-                    group.create_task(self._read_window(checkpoint, window, store, outcome, stop))
+                    group.create_task(
+                        self._read_window(checkpoint, window, store, outcome, stop, prefetch)
+                    )
         except* CollectorError as errors:
             raise errors.exceptions[0] from None
         if stop.is_set() and checkpoint.windows:
@@ -192,6 +198,7 @@ class SourceRunner:
         store: CheckpointStore,
         outcome: CycleOutcome,
         stop: asyncio.Event,
+        prefetch: bool,
     ) -> None:
         restarts = 0
         pending: asyncio.Task[LogsPage] | None = None
@@ -211,7 +218,7 @@ class SourceRunner:
                     pending = None
                 admission = admit_page(page.clicks, window, checkpoint.delivered, self.name)
                 last = page.next_token is None or not page.clicks
-                if not last and not stop.is_set():
+                if prefetch and not last and not stop.is_set():
                     # Prefetch: read the next page while the sinks deliver this one.
                     pending = asyncio.create_task(self._fetch(window, page.next_token))
                 await deliver(self.sinks, admission.events)

@@ -30,7 +30,7 @@ async def test_no_wait_without_headers_or_with_quota_to_spare() -> None:
     clock = Clock()
     pacer = QuotaPacer(clock=clock, sleep=clock.sleep)
     await pacer.acquire()
-    pacer.observe(headers(50, 0))
+    pacer.finished(headers(50, 0))
     for _ in range(40):
         await pacer.acquire()
     assert clock.sleeps == []
@@ -39,7 +39,7 @@ async def test_no_wait_without_headers_or_with_quota_to_spare() -> None:
 async def test_waits_for_the_refill_once_the_bucket_is_low() -> None:
     clock = Clock()
     pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
-    pacer.observe(headers(1, 400))
+    pacer.finished(headers(1, 400))
     await pacer.acquire()
     assert clock.sleeps == [0.4]
     # Requests queued behind it go one refill interval apart.
@@ -52,9 +52,9 @@ async def test_waits_for_the_refill_once_the_bucket_is_low() -> None:
 async def test_fresh_headers_replace_the_estimate() -> None:
     clock = Clock()
     pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
-    pacer.observe(headers(0, 1000))
+    pacer.finished(headers(0, 1000))
     clock.now += 5  # the bucket refilled meanwhile, and a response said so
-    pacer.observe(headers(90, 0))
+    pacer.finished(headers(90, 0))
     await pacer.acquire()
     assert clock.sleeps == []
 
@@ -62,7 +62,7 @@ async def test_fresh_headers_replace_the_estimate() -> None:
 async def test_an_epoch_reset_is_understood() -> None:
     clock = Clock()
     pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
-    pacer.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"})
+    pacer.finished({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"})
     await pacer.acquire()
     assert len(clock.sleeps) == 1 and clock.sleeps[0] > 1e8  # far in the future: waits
 
@@ -77,9 +77,31 @@ def test_one_pacer_per_credential() -> None:
 async def test_an_answer_without_headers_ends_pacing() -> None:
     clock = Clock()
     pacer = QuotaPacer(reserve=2, clock=clock, sleep=clock.sleep)
-    pacer.observe(headers(0, 500))  # e.g. one 429 carrying the headers
+    pacer.finished(headers(0, 500))  # e.g. one 429 carrying the headers
     await pacer.acquire()
-    pacer.observe({})  # the next answers carry no quota information
+    pacer.finished({})  # the next answers carry no quota information
     for _ in range(10):
         await pacer.acquire()
     assert clock.sleeps == [0.5]
+
+
+async def test_requests_in_flight_count_against_the_remaining_quota() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    for _ in range(4):  # four requests go out (no quota information yet)
+        await pacer.acquire()
+    # The first answer says 4 remain, but 3 requests are still in flight.
+    pacer.finished(headers(4, 250))
+    await pacer.acquire()  # 4 - 3 = 1 left, at the reserve: wait for the refill
+    assert clock.sleeps == [0.25]
+
+
+async def test_a_request_without_answer_is_no_longer_in_flight() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    await pacer.acquire()
+    await pacer.acquire()
+    pacer.finished(None)  # timed out
+    pacer.finished(headers(3, 100))  # 3 remain, nothing in flight
+    await pacer.acquire()
+    assert clock.sleeps == []

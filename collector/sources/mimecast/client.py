@@ -169,6 +169,7 @@ class MimecastClient:
             await self._pacer.acquire()
             self.stats.paced_wait_secs += time.monotonic() - paced
         started = time.monotonic()
+        response: httpx.Response | None = None
         try:
             response = await self._http.post(LOGS_PATH, content=body, headers=headers)
         except httpx.TimeoutException:
@@ -180,8 +181,9 @@ class MimecastClient:
         except httpx.TransportError as exc:
             self.stats.requests["connection_error"] += 1
             raise transport_error(exc, request_id) from None
-        if self._pacer is not None:
-            self._pacer.observe(response.headers)
+        finally:
+            if self._pacer is not None:
+                self._pacer.finished(response.headers if response is not None else None)
         return response, request_id
 
 

@@ -35,30 +35,37 @@ class QuotaPacer:
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self._remaining: int | None = None
+        self._in_flight = 0
         self._next_at = 0.0
         self._interval = 0.0
         self.waited_secs = 0.0
         self.waits = 0
 
     async def acquire(self) -> None:
-        """Wait, if needed, before sending one request."""
+        """Wait, if needed, before sending one request; pair with :meth:`finished`."""
         async with self._lock:
-            if self._remaining is None or self._remaining > self._reserve:
-                if self._remaining is not None:
-                    self._remaining -= 1
-                return
-            now = self._clock()
-            wait = self._next_at - now
-            if wait > 0:
-                # Holding the lock while waiting queues the other requests behind us,
-                # each one refill interval later.
-                self.waits += 1
-                self.waited_secs += wait
-                await self._sleep(wait)
-            self._next_at = max(self._next_at, now) + self._interval
+            if self._remaining is not None and self._remaining <= self._reserve:
+                now = self._clock()
+                wait = self._next_at - now
+                if wait > 0:
+                    # Holding the lock while waiting queues the other requests behind
+                    # us, each one refill interval later.
+                    self.waits += 1
+                    self.waited_secs += wait
+                    await self._sleep(wait)
+                self._next_at = max(self._next_at, now) + self._interval
+            elif self._remaining is not None:
+                self._remaining -= 1
+            self._in_flight += 1
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the quota's state from a response's ``X-RateLimit-*`` headers."""
+    def finished(self, headers: Mapping[str, str] | None) -> None:
+        """One request is over; learn the quota's state from its ``X-RateLimit-*`` headers.
+
+        ``headers`` is None when no answer came (a timeout, a dropped connection).
+        """
+        self._in_flight = max(0, self._in_flight - 1)
+        if headers is None:
+            return
         remaining = headers.get("X-RateLimit-Remaining")
         if remaining is None or not remaining.isdigit():
             # No quota information (e.g. an answer from a proxy or gateway that strips
@@ -66,7 +73,9 @@ class QuotaPacer:
             self._remaining = None
             return
         wait = rate_limit_wait_secs(headers.get("X-RateLimit-Reset")) or 0.0
-        self._remaining = int(remaining)
+        # The count was taken when this request was served: the requests still in
+        # flight (prefetch, parallel slices) will spend from it too.
+        self._remaining = int(remaining) - self._in_flight
         self._next_at = self._clock() + wait
         if self._remaining <= self._reserve and wait > 0:
             # Near empty, Reset is the time one request takes to refill: our pace.
