@@ -109,6 +109,7 @@ class SourceRunner:
     ) -> CycleOutcome:
         outcome = CycleOutcome()
         started = time.monotonic()
+        before = self._request_counters()
         with structlog.contextvars.bound_contextvars(
             source=self.name, cycle_id=uuid.uuid4().hex[:12]
         ):
@@ -138,11 +139,26 @@ class SourceRunner:
                 pages=outcome.pages,
                 events=outcome.events,
                 duplicates=outcome.duplicates,
+                **{
+                    key: round(now - then, 3)
+                    for (key, now), then in zip(
+                        self._request_counters().items(), before.values(), strict=True
+                    )
+                },
                 caught_up=outcome.caught_up,
                 interrupted=outcome.interrupted,
                 duration_secs=round(time.monotonic() - started, 3),
             )
         return outcome
+
+    def _request_counters(self) -> dict[str, float]:
+        """What this cycle's log line reports as differences: requests and waiting."""
+        return {
+            "requests": sum(self.stats.requests.values()),
+            "rate_limited": self.stats.rate_limited,
+            "rate_limited_wait_secs": self.stats.rate_limited_wait_secs,
+            "paced_wait_secs": self.stats.paced_wait_secs,
+        }
 
     async def _cycle(self, outcome: CycleOutcome, stop: asyncio.Event) -> None:
         checkpoint = await asyncio.to_thread(self.store.load) or Checkpoint(self.name)

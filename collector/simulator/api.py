@@ -104,9 +104,11 @@ class GetLogsApi:
         parsed = parse_body(request.body)
         body = split_body(parsed) if parsed is not None else None
         fault = self._faults.draw(has_page_token=body is not None and body.page_token is not None)
-        if self._config.latency_secs > 0:
-            await asyncio.sleep(self._config.latency_secs)
+        # Like a gateway, the quota is counted when the request arrives; the latency is
+        # the backend's, so a 429 comes back at once.
         response, outcome = await self._respond(request, body, fault)
+        if self._config.latency_secs > 0 and response.status != 429:
+            await asyncio.sleep(self._config.latency_secs)
         self._stats.outcomes[fault or outcome] += 1
         if response.status == 429:
             self._stats.rate_limited += 1

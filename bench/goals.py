@@ -1,0 +1,140 @@
+"""The goals of issue 4, judged on a run's summaries. Every goal is a ratio or a count
+measured in the same run, so results stay comparable across machines.
+
+A goal is ``met`` True or False when its scenario ran, None ("n/a") when it did not.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+Row = dict[str, Any]
+Goal = dict[str, Any]
+
+S1_MIN_RATIO = 0.40
+S1_MAX_CPU_RATIO = 3.0
+S1_MAX_RSS_MIB = 64.0
+S5_MAX_GROWTH_MIB = 8.0
+S6_MIN_SHARE = 0.95
+S6_MAX_429_PCT = 1.0
+S7_MIN_EFFICIENCY = 0.9
+S8_MAX_CPU_PCT = 0.5
+
+_SIGNS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+
+
+def goal(scenario: str, name: str, sign: str, bound: float, measured: float | None) -> Goal:
+    """One line of the goals table: ``measured <sign> bound``, or n/a without a figure."""
+    met = None if measured is None else _SIGNS[sign](measured, bound)
+    return {
+        "scenario": scenario,
+        "goal": name,
+        "target": f"{sign} {bound:g}",
+        "measured": measured,
+        "met": met,
+    }
+
+
+def ran(row: Row | None) -> bool:
+    """True when the scenario ran far enough to have a summary (correct or not)."""
+    return row is not None and "summary" in row
+
+
+def figure(row: Row | None, key: str, pick: str = "median") -> float | None:
+    """A summary figure of ``row`` (the ``pick`` of a spread), or None."""
+    if row is None or "summary" not in row:
+        return None
+    value = row["summary"].get(key)
+    if isinstance(value, dict):
+        value = value[pick]
+    return None if value is None else float(value)
+
+
+def s1_goals(row: Row | None) -> list[Goal]:
+    """Throughput, CPU and memory of S1 against the floor."""
+    return [
+        goal("S1", "throughput / floor", ">=", S1_MIN_RATIO, figure(row, "ratio_to_floor")),
+        goal("S1", "CPU-s per 100k / floor", "<=", S1_MAX_CPU_RATIO,
+             figure(row, "cpu_ratio_to_floor")),
+        goal("S1", "peak RSS (MiB)", "<=", S1_MAX_RSS_MIB, figure(row, "peak_rss_mib", "max")),
+    ]  # fmt: skip
+
+
+def sink_goal(scenario: str, row: Row | None, minimum: float) -> Goal:
+    """S2 to S4: throughput as a share of the floor."""
+    return goal(scenario, "throughput / floor", ">=", minimum, figure(row, "ratio_to_floor"))
+
+
+def s5_goal(rows: list[Row]) -> Goal:
+    """Flat memory: the largest backlog's peak RSS minus the smallest's."""
+    done = [row for row in rows if figure(row, "peak_rss_mib", "max") is not None]
+    if len(done) < 2:
+        return goal("S5", "RSS(largest) - RSS(smallest) (MiB)", "<=", S5_MAX_GROWTH_MIB, None)
+    small = min(done, key=lambda row: int(row["params"]["clicks"]))
+    large = max(done, key=lambda row: int(row["params"]["clicks"]))
+    peaks = [figure(row, "peak_rss_mib", "max") or 0.0 for row in (large, small)]
+    name = f"RSS({large['case']}) - RSS({small['case']}) (MiB)"
+    return goal("S5", name, "<=", S5_MAX_GROWTH_MIB, round(peaks[0] - peaks[1], 1))
+
+
+def s6_ideal(params: dict[str, Any]) -> float:
+    """min(quota x page size, page size / max(API latency, sink latency)) in events/s."""
+    page = float(params["page_size"])
+    latency = max(float(params["api_latency_ms"]), float(params["sink_latency_ms"])) / 1000
+    limit, _, period = str(params["quota"]).partition("/")
+    by_quota = int(limit) / float(period) * page
+    return min(by_quota, page / latency) if latency > 0 else by_quota
+
+
+def s6_goals(row: Row | None) -> list[Goal]:
+    """Realistic upstream: near the API's ceiling, few 429s, nothing lost or doubled."""
+    rate = figure(row, "events_per_sec")
+    share, name = None, "events/s / ideal"
+    if rate is not None and row is not None:
+        ideal = s6_ideal(row["params"])
+        share, name = round(rate / ideal, 3), f"events/s / ideal ({ideal:.0f} ev/s)"
+    lost = None
+    if ran(row) and row is not None:
+        lost = float(sum(row["summary"][key] for key in ("missing", "duplicated", "unexpected")))
+    return [
+        goal("S6", name, ">=", S6_MIN_SHARE, share),
+        goal("S6", "429s % of requests", "<=", S6_MAX_429_PCT, figure(row, "rate_limited_pct")),
+        goal("S6", "missing + duplicated", "==", 0, lost),
+    ]
+
+
+def s7_goals(rows: list[Row]) -> list[Goal]:
+    """Catch-up: speed-up >= 0.9 x N for N slices, against the 1-slice run; at the
+    quota's rate, without 429s, once the quota binds."""
+    free = [row for row in rows if "quota" not in row["params"]]
+    by_n = {row["params"].get("parallel"): row for row in free if ran(row)}
+    base = figure(by_n.get(1), "events_per_sec")
+    out = []
+    for n in (2, 4, 8):
+        rate = figure(by_n.get(n), "events_per_sec")
+        speedup = round(rate / base, 2) if rate and base else None
+        out.append(goal("S7", f"speed-up with {n} slices", ">=", S7_MIN_EFFICIENCY * n, speedup))
+    bound = next((row for row in rows if "quota" in row["params"]), None)
+    rate, share, name = figure(bound, "events_per_sec"), None, "events/s / quota rate"
+    if rate is not None and bound is not None:
+        quota_rate = float(bound["params"]["quota_rate"])
+        share, name = round(rate / quota_rate, 3), f"{name} ({quota_rate:.0f} ev/s, 8 slices)"
+    out.append(goal("S7", name, ">=", S6_MIN_SHARE, share))
+    limited = figure(bound, "rate_limited_pct")
+    out.append(goal("S7", "429s % of requests (quota bound)", "<=", S6_MAX_429_PCT, limited))
+    return out
+
+
+def s8_goal(row: Row | None) -> Goal:
+    """Idle polling costs almost nothing."""
+    pct = None
+    if ran(row) and row is not None:
+        pct = row["raw"]["runs"][0]["idle_cpu_pct"]
+    return goal("S8", "average CPU % of one core", "<", S8_MAX_CPU_PCT, pct)

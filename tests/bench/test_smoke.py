@@ -1,0 +1,106 @@
+"""CI smoke of the benchmark harness: ``python -m bench --smoke`` end to end.
+
+It runs the real collector against the simulator (20k clicks, S1 only, one rep) and
+asserts on correctness and on the shape of the report only, never on time: CI
+machines are too noisy for that, and the harness reports goals, it does not enforce
+them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SUMMARY_FIELDS = (
+    "events_per_sec",
+    "events_per_sec_wall",
+    "floor_events_per_sec",
+    "ratio_to_floor",
+    "cpu_s_per_100k",
+    "cpu_s_per_100k_net",
+    "floor_cpu_s_per_100k",
+    "cpu_ratio_to_floor",
+    "peak_rss_mib",
+    "requests",
+    "rate_limited",
+    "wait_secs",
+    "sim_cpu_share",
+    "delivered",
+    "expected",
+    "missing",
+    "duplicated",
+    "unexpected",
+)
+
+
+@pytest.fixture(scope="module")
+def smoke(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the smoke once for every test of this module."""
+    out = tmp_path_factory.mktemp("bench")
+    command = [sys.executable, "-m", "bench", "--smoke", "--quiet", "--out", str(out)]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # SIGTERM, not SIGKILL: the harness then stops its own children by PID.
+        process.terminate()
+        process.communicate(timeout=60)
+        pytest.fail("python -m bench --smoke took more than 120 s")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr), out
+
+
+def _report(out: Path) -> dict[str, Any]:
+    report: dict[str, Any] = orjson.loads((out / "results.json").read_bytes())
+    return report
+
+
+@pytest.mark.slow
+def test_smoke_delivers_every_click_exactly_once(
+    smoke: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, out = smoke
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = _report(out)["rows"]
+    assert (row["scenario"], row["case"], row["status"]) == ("S1", "20k", "ok")
+    summary = row["summary"]
+    assert summary["expected"] == summary["delivered"] == 20_000
+    assert summary["missing"] == 0
+    assert summary["duplicated"] == 0
+    assert summary["unexpected"] == 0
+    assert summary["all_exited_ok"] is True
+
+
+@pytest.mark.slow
+def test_smoke_report_has_the_promised_fields(
+    smoke: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, out = smoke
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = _report(out)
+    for key in ("machine", "versions", "pinning", "load", "baseline", "rows", "goals"):
+        assert key in report
+    summary = report["rows"][0]["summary"]
+    for field in SUMMARY_FIELDS:
+        assert field in summary, field
+    # Present and positive; how large is for the benchmark to say, not for CI.
+    assert summary["events_per_sec"]["median"] > 0
+    assert summary["floor_events_per_sec"]["median"] > 0
+    assert summary["ratio_to_floor"] > 0
+    assert summary["peak_rss_mib"]["max"] > 0
+    assert summary["requests"] >= 40  # 20k clicks at page size 500, and any re-reads
+    run = report["rows"][0]["raw"]["runs"][0]
+    assert run["returncode"] == 0
+    assert {goal["goal"] for goal in report["goals"]} >= {"throughput / floor"}
+    table = (out / "results.md").read_text()
+    assert "| S1 | 20k |" in table
+    assert table.strip() in done.stdout
