@@ -105,3 +105,18 @@ async def test_a_request_without_answer_is_no_longer_in_flight() -> None:
     pacer.finished(headers(3, 100))  # 3 remain, nothing in flight
     await pacer.acquire()
     assert clock.sleeps == []
+
+
+async def test_the_pace_is_the_longest_refill_seen_and_slows_after_a_429() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    pacer.finished(headers(1, 360))  # a whole refill interval
+    pacer.finished(headers(1, 120))  # a part of it had refilled: not the pace
+    await pacer.acquire()
+    await pacer.acquire()
+    assert [round(s, 3) for s in clock.sleeps] == [0.12, 0.36]
+    pacer.finished(headers(0, 360), status=429)
+    await pacer.acquire()
+    await pacer.acquire()
+    # After the 429: the first waits the Reset, the next one 1.25 x the old pace.
+    assert [round(s, 3) for s in clock.sleeps[2:]] == [0.36, 0.45]

@@ -188,7 +188,10 @@ class MimecastClient:
             raise transport_error(exc, request_id) from None
         finally:
             if self._pacer is not None:
-                self._pacer.finished(response.headers if response is not None else None)
+                if response is None:
+                    self._pacer.finished(None)
+                else:
+                    self._pacer.finished(response.headers, response.status_code)
         return response, request_id
 
 

@@ -58,7 +58,7 @@ class QuotaPacer:
                 self._remaining -= 1
             self._in_flight += 1
 
-    def finished(self, headers: Mapping[str, str] | None) -> None:
+    def finished(self, headers: Mapping[str, str] | None, status: int = 200) -> None:
         """One request is over; learn the quota's state from its ``X-RateLimit-*`` headers.
 
         ``headers`` is None when no answer came (a timeout, a dropped connection).
@@ -78,8 +78,14 @@ class QuotaPacer:
         self._remaining = int(remaining) - self._in_flight
         self._next_at = self._clock() + wait
         if self._remaining <= self._reserve and wait > 0:
-            # Near empty, Reset is the time one request takes to refill: our pace.
-            self._interval = wait
+            # Near empty, Reset is the time until the next whole request is refilled:
+            # at most one refill interval, often less (a part had refilled already).
+            # The largest seen is the best estimate of the interval, our pace.
+            self._interval = max(self._interval, wait)
+        if status == 429:
+            # We went too fast anyway (another client shares the quota, or it shrank).
+            self._remaining = 0
+            self._interval = max(self._interval * 1.25, wait)
 
 
 class PacerRegistry:
