@@ -141,3 +141,14 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     (failure,) = document["fail"]
     (error,) = failure["errors"]
     return dict(error)
+
+
+def read_facts(lines: Iterable[str]) -> dict[str, str]:
+    """The ``name=value`` lines `simulate` prints before ``ready``."""
+    facts = {}
+    for line in lines:
+        if line.strip() == "ready":
+            break
+        name, _, value = line.strip().partition("=")
+        facts[name] = value
+    return facts

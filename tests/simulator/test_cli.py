@@ -14,6 +14,8 @@ import pytest
 from collector.simulator import QuotaConfig
 from collector.simulator.cli import add_arguments
 
+from .helpers import read_facts
+
 
 def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
@@ -45,12 +47,7 @@ def test_serve_prints_facts_serves_and_stops_on_sigint() -> None:
     )
     try:
         assert process.stdout is not None
-        facts = {}
-        for line in process.stdout:
-            if line.strip() == "ready":
-                break
-            name, _, value = line.strip().partition("=")
-            facts[name] = value
+        facts = read_facts(process.stdout)
         assert facts["clicks"] == "250"
         assert facts["base_url"].startswith("http://127.0.0.1:")
         for name in ("client_id", "client_secret", "app_id", "app_key", "access_key", "secret_key"):

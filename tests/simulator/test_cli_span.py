@@ -19,7 +19,7 @@ from collector.events import format_mimecast_date
 from collector.simulator import ClickDataset
 from collector.simulator.cli import add_arguments, data_span
 
-from .helpers import canon
+from .helpers import canon, read_facts
 
 T0 = 1_731_000_000
 
@@ -63,12 +63,7 @@ def test_served_clicks_are_the_dataset_regenerated_from_the_same_arguments() -> 
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        facts = {}
-        for line in process.stdout:
-            if line.strip() == "ready":
-                break
-            name, _, value = line.strip().partition("=")
-            facts[name] = value
+        facts = read_facts(process.stdout)
         assert (facts["from"], facts["to"]) == ("2024-11-07T17:20:00Z", "2024-11-07T18:20:00Z")
         served = _drain(facts, start, end)
     finally:
