@@ -15,6 +15,10 @@ is complete: pass counts are kept only for the newest second (the *frontier*),
 and delivered counts only for seconds that a later pass may read again, i.e.
 from ``min(frontier, end of window - overlap_secs)`` on. Memory is bounded by
 the clicks of the overlap horizon, whatever the backlog.
+
+Admission is pure: :func:`admit_page` decides, :func:`commit` records the
+decision once every sink acknowledged the page. A slice of a catch-up pass
+(``Window.keep_until``) leaves the clicks of the next slice's seconds alone.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from prometheus_client.core import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.health import readiness_problems, snapshot
-from collector.simulator.httpserver import HttpServer, Request, Response
+from collector.httpserver import HttpServer, Request, Response
 from collector.stats import Histogram
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from collector.httpserver import Request, Response
 from collector.simulator.auth import Authenticator, TokenStore
 from collector.simulator.config import SimulatorConfig, SimulatorStats
 from collector.simulator.dataset import ClickDataset
@@ -41,7 +42,6 @@ from collector.simulator.filters import (
     resolve_query,
     split_body,
 )
-from collector.simulator.httpserver import Request, Response
 from collector.simulator.paging import PageToken, Query, SnapshotCache
 
 GET_LOGS_PATH = "/api/ttp/url/get-logs"

@@ -12,6 +12,7 @@ import math
 import random
 from types import TracebackType
 
+from collector.httpserver import HttpServer, Request, Response
 from collector.simulator.api import GET_LOGS_PATH, GetLogsApi
 from collector.simulator.auth import Authenticator, HmacVerifier, TokenStore, token_endpoint
 from collector.simulator.config import SimulatorConfig, SimulatorStats
@@ -19,7 +20,6 @@ from collector.simulator.dataset import ClickDataset
 from collector.simulator.envelope import mimecast_error
 from collector.simulator.faults import FaultPlan
 from collector.simulator.generator import ClickFactory
-from collector.simulator.httpserver import HttpServer, Request, Response
 from collector.simulator.live import LiveFeeder
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a secret

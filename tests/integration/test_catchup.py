@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -31,8 +32,6 @@ async def test_a_drain_under_a_quota_is_paced_instead_of_rate_limited(tmp_path: 
         document = settings(
             tmp_path, sim.base_url, source={"page_size": 100, "catchup_slice_secs": 3600}
         )
-        import asyncio
-
         async with Collector(parse(document)) as collector:
             started = time.monotonic()
             assert await run_once(collector, asyncio.Event()) == {"clicks": None}
@@ -57,8 +56,6 @@ async def test_a_long_pass_is_read_in_parallel_slices(tmp_path: Path) -> None:
             source={"page_size": 100, "catchup_slice_secs": 3600, "catchup_parallel": 4},
         )
         with structlog.testing.capture_logs() as logs:
-            import asyncio
-
             async with Collector(parse(document)) as collector:
                 assert await run_once(collector, asyncio.Event()) == {"clicks": None}
     started = [e for e in logs if e["event"] == "pass_started"]

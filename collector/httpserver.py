@@ -1,4 +1,6 @@
-"""A tiny HTTP/1.1 server on ``asyncio.start_server``, just enough for the simulator.
+"""A tiny HTTP/1.1 server on ``asyncio.start_server``.
+
+It serves the metrics endpoints, the simulator and the tests' receivers.
 
 It speaks keep-alive, ``Content-Length`` and chunked request bodies, and honours
 ``Connection: close``. Two extra "dispositions" let the simulator misbehave the way
