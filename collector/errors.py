@@ -104,6 +104,10 @@ class RateLimitedError(TransientSourceError):
     """Mimecast answered 429: over quota. ``retry_after_secs`` says how long to wait."""
 
 
+class BackpressureTooLongError(CollectorError):
+    """An endpoint asked for a wait longer than the retry budget: the cycle stops."""
+
+
 class SinkError(CollectorError):
     """A sink could not deliver a page."""
 

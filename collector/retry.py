@@ -22,6 +22,7 @@ checkpoint unchanged; the next cycle starts over. Nothing is dropped.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,10 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from collector.errors import RetryableError
 
 T = TypeVar("T")
+
+# An endpoint that asks for a longer wait than this is not believed: no quota Mimecast
+# or a receiver documents refills more slowly than hourly.
+MAX_REFUSAL_WAIT_SECS = 3600.0
 
 RetryHook = Callable[[BaseException, float], None]
 """Called before each wait with the error and the seconds about to be waited."""
@@ -66,6 +71,20 @@ class RetryPolicy:
             return float(requested) + self.rng.uniform(0, extra)
         ceiling = min(self.max_backoff_secs, self.initial_backoff_secs * 2 ** (attempt - 1))
         return self.rng.uniform(0, ceiling)
+
+    def refusal_wait(self, requested: float | None, refusals: int) -> float:
+        """How long an endpoint's gate stays shut after its ``refusals``-th refusal in a row.
+
+        ``requested`` is what the endpoint asked for (``X-RateLimit-Reset``,
+        ``Retry-After``). Zero, negative, NaN or missing is no figure at all, and
+        answering it at once is a retry storm: then the backoff applies, with its
+        lower half fixed so that a whole endpoint never comes back at once.
+        """
+        if requested is not None and math.isfinite(requested) and requested > 0:
+            requested = min(requested, MAX_REFUSAL_WAIT_SECS)
+            return requested + self.rng.uniform(0, min(self.max_extra_jitter_secs, 0.1 * requested))
+        ceiling = min(self.max_backoff_secs, self.initial_backoff_secs * 2 ** (refusals - 1))
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
     async def call(
         self,

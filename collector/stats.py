@@ -44,6 +44,16 @@ class Histogram:
 
 
 @dataclass(slots=True)
+class GateStats:
+    """What one endpoint's backpressure gate did (:mod:`collector.gate`)."""
+
+    closures: int = 0
+    """Refusals (429, 503) that closed the gate."""
+    wait_secs: float = 0.0
+    """Seconds requests spent waiting at the gate."""
+
+
+@dataclass(slots=True)
 class SourceStats:
     """What one source has done since the process started."""
 
@@ -87,3 +97,5 @@ class SinkStats:
     resent: int = 0
     """Batches sent again because their outcome was unknown (HEC ack timeout)."""
     send_latency: Histogram = field(default_factory=Histogram)
+    backpressure: GateStats = field(default_factory=GateStats)
+    """The sink's gate (HTTP sinks: 429 and 503 with Retry-After)."""
