@@ -83,7 +83,7 @@ class RetryPolicy:
         if requested is not None and math.isfinite(requested) and requested > 0:
             requested = min(requested, MAX_REFUSAL_WAIT_SECS)
             return requested + self.rng.uniform(0, min(self.max_extra_jitter_secs, 0.1 * requested))
-        ceiling = min(self.max_backoff_secs, self.initial_backoff_secs * 2 ** (refusals - 1))
+        ceiling = min(self.max_backoff_secs, self.initial_backoff_secs * 2.0 ** (refusals - 1))
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
     async def call(
