@@ -17,6 +17,7 @@ from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
 from collector.sources.mimecast.client import MimecastClient, credential_key
 from collector.sources.mimecast.pacer import PacerRegistry
+from collector.stats import GateStats
 
 log = structlog.get_logger("collector.app")
 
@@ -45,6 +46,7 @@ class Collector:
         self._sources = only_sources if only_sources is not None else list(config.sources)
         self.sinks: dict[str, SinkHandle] = {}
         self.runners: dict[str, SourceRunner] = {}
+        self.pacers = PacerRegistry()
         self._stores: list[CheckpointStore] = []
 
     async def __aenter__(self) -> Collector:
@@ -80,7 +82,6 @@ class Collector:
                 raise
             except OSError as exc:
                 raise SinkError(name, f"cannot start: {exc}") from exc
-        pacers = PacerRegistry()
         for name in self._sources:
             source_config = self.config.sources[name]
             store = CheckpointStore(self.config.state_dir, name)
@@ -91,10 +92,18 @@ class Collector:
                 name,
                 source_config,
                 transport=self._transport,
-                pacer=pacers.for_credential(credential_key(source_config)),
+                pacer=self.pacers.for_credential(credential_key(source_config), name),
             )
             handles = [self.sinks[sink] for sink in self.config.sinks_for(name)]
             self.runners[name] = SourceRunner(name, source_config, client, handles, store)
+
+    def gates(self) -> dict[str, GateStats]:
+        """Every endpoint's backpressure gate counters: Mimecast credentials, then sinks."""
+        gates = {gate.endpoint: gate.stats for gate in self.pacers.gates()}
+        gates.update(
+            {f"sink/{name}": handle.stats.backpressure for name, handle in self.sinks.items()}
+        )
+        return gates
 
     async def aclose(self) -> None:
         """Close clients and sinks, release checkpoint locks. Never raises."""

@@ -41,8 +41,12 @@ class Admission:
     """Clicks dated before the frontier (Mimecast should return oldest first)."""
     malformed: int = 0
     """Entries of clickLogs that are not JSON objects, so not click logs: skipped."""
+    out_of_window: int = 0
+    """Clicks dated outside the pass (before the window, after the pass's end, e.g. in
+    2099): delivered, but timed at the frontier like undated ones; their date never
+    moves the frontier, so one wrong date can never make the pass skip the rest."""
     foreign: int = 0
-    """Clicks dated in the next slice's range: that slice delivers them."""
+    """Clicks dated in a later slice's range: that slice delivers them."""
     frontier: int = 0
     pass_counts: dict[str, int] = field(default_factory=dict)
     updates: dict[tuple[int, str], int] = field(default_factory=dict)
@@ -50,9 +54,17 @@ class Admission:
 
 
 def admit_page(
-    clicks: list[ClickLog], window: Window, delivered: Delivered, source: str
+    clicks: list[ClickLog],
+    window: Window,
+    delivered: Delivered,
+    source: str,
+    *,
+    horizon: int | None = None,
 ) -> Admission:
     """Decide which clicks of one page of ``window`` are new. Changes nothing.
+
+    ``horizon`` is the end of the whole pass (default: the window's end); a click
+    dated after it, or before the window's start, is out of the window.
 
     The returned admission carries the dedup state as it will be once its events
     are acknowledged; :func:`commit` applies it. Until then the window and the
@@ -64,6 +76,8 @@ def admit_page(
     pass_counts, updates, events = result.pass_counts, result.updates, result.events
     keep_until = window.keep_until
     frontier = window.frontier
+    earliest = window.start
+    latest = window.end if horizon is None else max(horizon, window.end)
     for click in clicks:
         if not isinstance(click, dict):
             result.malformed += 1
@@ -75,7 +89,10 @@ def admit_page(
         if date is None:
             result.undated += 1
             date = frontier
-        if keep_until is not None and date >= keep_until:
+        elif date > latest or date < earliest:
+            result.out_of_window += 1
+            date = frontier
+        elif keep_until is not None and date >= keep_until:
             result.foreign += 1
             continue
         if date > frontier:
@@ -120,7 +137,7 @@ def _date_of(click: ClickLog, cache: dict[str, int]) -> int | None:
     if date is None:
         try:
             date = cache[raw] = parse_mimecast_date(raw)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             return None
     return date
 

@@ -5,11 +5,14 @@
     CollectorError                       every error we raise on purpose
      ├── ConfigError                     bad config file or CLI usage (exit code 2)
      ├── CheckpointError                 unreadable, corrupt or locked checkpoint
+     ├── BackpressureTooLongError        an endpoint asked to wait past the retry budget
      ├── SourceError                     Mimecast could not be read
      │    ├── MimecastApiError           Mimecast answered with an error (code + message)
      │    │    ├── AuthError             credentials rejected (401/403)
      │    │    │    └── BindingExpiredError   API 1.0 key binding expired (418)
-     │    │    └── PageTokenRejectedError     a pageToken Mimecast no longer accepts
+     │    │    ├── PageTokenRejectedError     a pageToken Mimecast no longer accepts
+     │    │    ├── PaginationLoopError   pages that never end (collector.paging)
+     │    │    └── ResponseTooLargeError an answer over max_response_bytes
      │    └── TransientSourceError*      worth retrying: 5xx, timeouts, retryable fail[]
      │         └── RateLimitedError*     429, with the wait Mimecast asked for
      └── SinkError                       a sink could not deliver
@@ -84,6 +87,14 @@ class BindingExpiredError(AuthError):
 
 class PageTokenRejectedError(MimecastApiError):
     """Mimecast no longer accepts a pageToken; the window is re-read instead."""
+
+
+class PaginationLoopError(MimecastApiError):
+    """Mimecast's pages never end (the same clicks again and again); the cycle stops."""
+
+
+class ResponseTooLargeError(MimecastApiError):
+    """Mimecast's answer is larger than ``max_response_bytes``."""
 
 
 class TransientSourceError(SourceError, RetryableError):

@@ -14,6 +14,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+LATEST_EPOCH = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last second a date can be written in."""
+
 ClickLog = dict[str, Any]
 """One click log object as Mimecast returned it (parsed JSON)."""
 
@@ -60,12 +63,17 @@ def make_event_id(digest: str, occurrence: int) -> str:
 def parse_mimecast_date(value: str) -> int:
     """Parse a Mimecast ``date`` (``2024-11-17T17:02:30+0000``) into epoch seconds.
 
-    Accepts ``+HHMM``, ``+HH:MM`` and ``Z`` offsets. Raises ValueError otherwise.
+    Accepts ``+HHMM``, ``+HH:MM`` and ``Z`` offsets. Raises ValueError for anything
+    else, including a date whose offset carries it outside the years 1970 to 9999
+    (it could not be written back as a date).
     """
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"date without a UTC offset: {value!r}")
-    return int(parsed.timestamp())
+    epoch = int(parsed.timestamp())
+    if not 0 <= epoch <= LATEST_EPOCH:
+        raise ValueError(f"date out of range: {value!r}")
+    return epoch
 
 
 def format_mimecast_date(epoch: int) -> str:

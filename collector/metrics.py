@@ -83,6 +83,24 @@ class StatsCollector:
         """Yield every metric family (called on each scrape)."""
         yield from self._source_metrics()
         yield from self._sink_metrics()
+        yield from self._gate_metrics()
+
+    def _gate_metrics(self) -> Iterator[Metric]:
+        gates = self._collector.gates()
+        closures = CounterMetricFamily(
+            f"{PREFIX}_backpressure_closures",
+            "Refusals (429, 503 with Retry-After) that closed an endpoint's gate.",
+            labels=["endpoint"],
+        )
+        waits = CounterMetricFamily(
+            f"{PREFIX}_backpressure_wait_seconds",
+            "Seconds requests waited at an endpoint's gate.",
+            labels=["endpoint"],
+        )
+        for endpoint, stats in gates.items():
+            closures.add_metric([endpoint], stats.closures)
+            waits.add_metric([endpoint], stats.wait_secs)
+        yield from (closures, waits)
 
     def _source_metrics(self) -> Iterator[Metric]:
         runners = self._collector.runners

@@ -34,10 +34,11 @@ from collector.dedup import Admission, admit_page, commit, prune
 from collector.delivery import SinkHandle, deliver
 from collector.errors import CollectorError, PageTokenRejectedError
 from collector.events import format_iso
+from collector.paging import PageGuard
 from collector.sources.mimecast.client import LogsPage, MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.stats import SourceStats
-from collector.window import Plan, plan_next_pass
+from collector.window import Plan, check_clock, plan_next_pass
 
 log = structlog.get_logger("collector.pipeline")
 
@@ -166,6 +167,7 @@ class SourceRunner:
         # The target is fixed when the cycle starts: a cycle that chased the moving
         # "now" would never end when pages are slow or the overlap holds many clicks.
         cycle_now = self.clock()
+        check_clock(checkpoint, cycle_now)
         while not stop.is_set():
             if checkpoint.target is None:
                 plan = plan_next_pass(checkpoint, self.config, cycle_now)
@@ -217,26 +219,35 @@ class SourceRunner:
         prefetch: bool,
     ) -> None:
         restarts = 0
+        guard = PageGuard()
         pending: asyncio.Task[LogsPage] | None = None
+        sent = window.page_token
+        horizon = checkpoint.target if checkpoint.target is not None else window.end
         try:
             while not stop.is_set():
                 if pending is None:
-                    pending = asyncio.create_task(self._fetch(window, window.page_token))
+                    sent = window.page_token
+                    pending = asyncio.create_task(self._fetch(window, sent))
                 try:
                     page = await pending
+                    last = guard.is_last(sent, page.clicks, page.next_token, page.request_id)
                 except PageTokenRejectedError as exc:
                     restarts += 1
                     if restarts > MAX_PASS_RESTARTS:
                         raise
                     await self._restart(checkpoint, window, store, exc)
+                    guard = PageGuard()
                     continue
                 finally:
                     pending = None
-                admission = admit_page(page.clicks, window, checkpoint.delivered, self.name)
-                last = page.next_token is None or not page.clicks
+                admission = admit_page(
+                    page.clicks, window, checkpoint.delivered, self.name, horizon=horizon
+                )
+                guard.advanced(admission.frontier > window.frontier, page.request_id)
                 if prefetch and not last and not stop.is_set():
                     # Prefetch: read the next page while the sinks deliver this one.
-                    pending = asyncio.create_task(self._fetch(window, page.next_token))
+                    sent = page.next_token
+                    pending = asyncio.create_task(self._fetch(window, sent))
                 await deliver(self.sinks, admission.events)
                 await self._record(checkpoint, window, admission, page, last, store)
                 self._count(outcome, admission, len(page.clicks), window, page.request_id)
@@ -251,13 +262,7 @@ class SourceRunner:
                     await pending
 
     async def _fetch(self, window: Window, token: str | None) -> LogsPage:
-        page = await self.client.get_logs(window.start, window.end, token)
-        if token is not None and page.next_token == token:
-            raise PageTokenRejectedError(
-                "Mimecast returned the same pageToken it was sent (pagination loop)",
-                request_id=page.request_id,
-            )
-        return page
+        return await self.client.get_logs(window.start, window.end, token)
 
     async def _record(
         self,
@@ -296,7 +301,9 @@ class SourceRunner:
             window_to=format_iso(window.end),
         )
         async with self._save_lock:
-            window.start = window.frontier
+            # The frontier never passes the window's end (dates outside it are not
+            # trusted), so the re-read always covers the rest of the window.
+            window.start = min(window.frontier, window.end)
             window.page_token = None
             window.pass_counts = {}
             await store.asave(checkpoint)
@@ -346,13 +353,17 @@ class SourceRunner:
             key: value
             for key, value in (
                 ("undated", admission.undated),
+                ("out_of_window", admission.out_of_window),
                 ("out_of_order", admission.out_of_order),
                 ("malformed", admission.malformed),
             )
             if value
         }
+        if admission.foreign:
+            # Dated in a later slice of this pass: that slice delivers them.
+            anomalies["next_slice"] = admission.foreign
         log.log(
-            30 if anomalies else 20,
+            30 if len(anomalies) > ("next_slice" in anomalies) else 20,
             "page_delivered",
             clicks=clicks,
             events=len(admission.events),

@@ -17,10 +17,14 @@ import math
 from dataclasses import dataclass
 
 from collector.checkpoint import Checkpoint, Window
+from collector.errors import CheckpointError
+from collector.events import format_iso
 from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
 
 # Stay clear of the retention edge: clicks there may vanish while we page.
 RETENTION_MARGIN_SECS = 600
+# A checkpoint this far ahead of the clock was written by a clock that ran ahead.
+CLOCK_SLACK_SECS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,23 @@ def catchup_slices(start: int, end: int, config: MimecastSourceConfig) -> list[W
         return [Window(start, end)]
     count = min(config.catchup_parallel, math.ceil(span / config.catchup_slice_secs))
     return slice_range(start, end, count)
+
+
+def check_clock(checkpoint: Checkpoint, now: float) -> None:
+    """Refuse a checkpoint that is ahead of the clock, instead of idling silently.
+
+    A clock that ran ahead and was corrected leaves a cursor in the future: trusting
+    it would read nothing until the clock catches up, and the clicks of the time the
+    clock skipped were never read at all. Only the operator knows where to resume.
+    """
+    ahead = max((t for t in (checkpoint.cursor, checkpoint.target) if t is not None), default=None)
+    if ahead is not None and ahead > now + CLOCK_SLACK_SECS:
+        raise CheckpointError(
+            f"source {checkpoint.source}: the checkpoint reaches {format_iso(ahead)}, which is "
+            f"ahead of this machine's clock ({format_iso(now)}); was the clock ahead when it was "
+            "written? Nothing is collected until it is reset: run `mimecast-collector checkpoint "
+            f"reset -c CONFIG --source {checkpoint.source} --from <the last time you trust>`"
+        )
 
 
 def plan_next_pass(checkpoint: Checkpoint, config: MimecastSourceConfig, now: float) -> Plan:

@@ -21,6 +21,7 @@ from collector.errors import (
 from collector.retry import RetryPolicy
 from collector.sources.mimecast.client import MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.pacer import QuotaPacer
 from collector.sources.mimecast.responses import rate_limit_wait_secs
 
 CLICK = {
@@ -100,7 +101,11 @@ def make_client(
         now[0] += seconds
 
     policy = RetryPolicy(max_secs=budget, sleep=sleep, clock=lambda: now[0], rng=random.Random(7))
-    return MimecastClient("t", config, retry=policy, transport=httpx.MockTransport(recorder))
+    # The credential's gate runs on the same fake clock, so nothing here really sleeps.
+    pacer = QuotaPacer(clock=lambda: now[0], sleep=sleep)
+    return MimecastClient(
+        "t", config, retry=policy, transport=httpx.MockTransport(recorder), pacer=pacer
+    )
 
 
 async def test_request_body_and_page() -> None:
@@ -156,8 +161,9 @@ async def test_429_detail_body_is_rate_limited_and_retried() -> None:
     result = await client.get_logs(0, 10, None)
     assert result.clicks == [CLICK]
     assert len(waits) == 2
-    # No header: exponential backoff with full jitter, 1 s then 2 s ceilings.
-    assert 0 <= waits[0] <= 1 and 0 <= waits[1] <= 2
+    # No header: the gate's backoff, its lower half fixed (never a retry storm): 1 s
+    # then 2 s ceilings, plus the retry's small jitter on top of the gate's wait.
+    assert 0.5 <= waits[0] <= 1 + 0.15 and 1.0 <= waits[1] <= 2 + 0.25
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 509])

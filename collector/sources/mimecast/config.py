@@ -95,7 +95,17 @@ class MimecastSourceConfig(SecretsModel):
     )
     connect_timeout_secs: float = Field(default=10.0, gt=0, description="TCP/TLS connect timeout.")
     read_timeout_secs: float = Field(
-        default=60.0, gt=0, description="Timeout waiting for each response."
+        default=60.0,
+        gt=0,
+        description="How long one answer may take, from sending the request to its last "
+        "byte (with connect_timeout_secs on top); a slower answer is retried.",
+    )
+    max_response_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Largest answer accepted from Mimecast (a page of 500 realistic clicks "
+        "is about 1 MB). A larger one fails the cycle with an error naming this key.",
     )
     proxy: ProxyUrl = Field(
         default=None, description="HTTP(S) proxy URL, e.g. http://proxy.example:3128."

@@ -8,7 +8,14 @@ refills by one: a long drain then runs at the quota's own rate, with no 429s.
 
 One pacer is shared by every source and slice that uses the same credential,
 because Mimecast counts the quota per application (API 2.0) or per user (1.0).
-A 429 still waits as the retry policy says; the pacer just makes it rare.
+It owns that credential's :class:`~collector.gate.BackpressureGate`: a 429 closes
+it for every request of the credential, and no answer that arrives meanwhile (say
+one with plenty of ``X-RateLimit-Remaining``) opens it early. The pacer makes 429s
+rare; the gate makes sure that the ones that happen are honoured by everyone.
+
+A pace longer than the caller's retry budget is not slept: the request fails with
+:class:`~collector.errors.BackpressureTooLongError` and the pace is forgotten, so
+the next cycle asks again instead of trusting a 27-hour ``X-RateLimit-Reset``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+import structlog
+
+from collector.errors import BackpressureTooLongError
+from collector.gate import LOG_WAIT_SECS, BackpressureGate, describe_secs
 from collector.sources.mimecast.responses import rate_limit_wait_secs
+from collector.stats import GateStats
+
+log = structlog.get_logger("collector.pacer")
 
 
 class QuotaPacer:
@@ -26,10 +40,12 @@ class QuotaPacer:
     def __init__(
         self,
         *,
+        endpoint: str = "Mimecast",
         reserve: int = 2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self.gate = BackpressureGate(endpoint, stats=GateStats(), clock=clock, sleep=sleep)
         self._reserve = reserve
         self._clock = clock
         self._sleep = sleep
@@ -39,33 +55,71 @@ class QuotaPacer:
         self._next_at = 0.0
         self._interval = 0.0
         self.waited_secs = 0.0
-        self.waits = 0
 
-    async def acquire(self) -> None:
-        """Wait, if needed, before sending one request; pair with :meth:`finished`."""
+    async def acquire(self, budget_secs: float | None = None) -> None:
+        """Wait, if needed, before sending one request; pair with :meth:`finished`.
+
+        The quota's pace first, then the gate: a request paced past a 429 that
+        arrived meanwhile still stops at the gate.
+        """
         async with self._lock:
             if self._remaining is not None and self._remaining <= self._reserve:
                 now = self._clock()
                 wait = self._next_at - now
                 if wait > 0:
+                    self._check_budget(wait, budget_secs)
+                    if wait >= LOG_WAIT_SECS:
+                        log.warning(
+                            "quota_pacing_wait",
+                            endpoint=self.gate.endpoint,
+                            wait_secs=round(wait, 3),
+                            message="X-RateLimit-Remaining is down to the reserve: waiting "
+                            "for the quota to refill",
+                        )
                     # Holding the lock while waiting queues the other requests behind
                     # us, each one refill interval later.
-                    self.waits += 1
                     self.waited_secs += wait
                     await self._sleep(wait)
                 self._next_at = max(self._next_at, now) + self._interval
             elif self._remaining is not None:
                 self._remaining -= 1
             self._in_flight += 1
+        try:
+            await self.gate.wait(budget_secs)
+        except BaseException:
+            self._in_flight = max(0, self._in_flight - 1)
+            raise
 
-    def finished(self, headers: Mapping[str, str] | None, status: int = 200) -> None:
+    def _check_budget(self, wait: float, budget_secs: float | None) -> None:
+        if budget_secs is None or wait <= budget_secs:
+            return
+        # Forget what we learnt: the next cycle sends one request and learns afresh.
+        self._remaining = None
+        self._next_at = 0.0
+        raise BackpressureTooLongError(
+            f"{self.gate.endpoint}: X-RateLimit-Reset asks to wait {describe_secs(wait)} for "
+            f"the quota to refill, longer than retry_max_secs ({budget_secs:g} s); stopping "
+            "this cycle, the checkpoint is unchanged"
+        )
+
+    def finished(self, headers: Mapping[str, str] | None, status: int = 200) -> float | None:
         """One request is over; learn the quota's state from its ``X-RateLimit-*`` headers.
 
         ``headers`` is None when no answer came (a timeout, a dropped connection).
+        Returns, after a 429, how long the gate is now closed.
         """
         self._in_flight = max(0, self._in_flight - 1)
         if headers is None:
-            return
+            return None
+        if status == 429:
+            closed_for = self.gate.close(rate_limit_wait_secs(headers.get("X-RateLimit-Reset")))
+            self._learn(headers, status)
+            return closed_for
+        self.gate.passed()
+        self._learn(headers, status)
+        return None
+
+    def _learn(self, headers: Mapping[str, str], status: int) -> None:
         remaining = headers.get("X-RateLimit-Remaining")
         if remaining is None or not remaining.isdigit():
             # No quota information (e.g. an answer from a proxy or gateway that strips
@@ -94,9 +148,17 @@ class PacerRegistry:
     def __init__(self) -> None:
         self._pacers: dict[tuple[str, ...], QuotaPacer] = {}
 
-    def for_credential(self, key: tuple[str, ...]) -> QuotaPacer:
-        """The pacer of the credential identified by ``key`` (not a secret)."""
+    def for_credential(self, key: tuple[str, ...], source: str = "") -> QuotaPacer:
+        """The pacer of the credential identified by ``key`` (not a secret).
+
+        ``source`` names the credential in logs and metrics (``mimecast/<source>``):
+        the first source that uses it.
+        """
         pacer = self._pacers.get(key)
         if pacer is None:
-            pacer = self._pacers[key] = QuotaPacer()
+            pacer = self._pacers[key] = QuotaPacer(endpoint=f"mimecast/{source or key[-1]}")
         return pacer
+
+    def gates(self) -> list[BackpressureGate]:
+        """Every credential's gate."""
+        return [pacer.gate for pacer in self._pacers.values()]

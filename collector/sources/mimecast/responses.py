@@ -7,7 +7,9 @@ all three are checked.
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,6 +27,20 @@ from collector.events import ClickLog
 from collector.net import certificate_failure
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 509})
+
+
+@dataclass(slots=True)
+class Answer:
+    """One answer of Mimecast, read whole.
+
+    ``gate_wait`` is set after a 429: how long the credential's gate is now closed.
+    """
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    gate_wait: float | None = None
+
 
 BINDING_EXPIRED_ADVICE = (
     "API 1.0 key binding expired: the access key and secret key have passed the "
@@ -46,6 +62,8 @@ def rate_limit_wait_secs(reset: str | None, now: float | None = None) -> float |
         value = float(reset)
     except ValueError:
         return None
+    if not math.isfinite(value):
+        return None
     now = time.time() if now is None else now
     if value > 1e12:
         return max(0.0, value / 1000 - now)
@@ -54,7 +72,7 @@ def rate_limit_wait_secs(reset: str | None, now: float | None = None) -> float |
     return max(0.0, value / 1000)
 
 
-def _parse_body(response: httpx.Response, request_id: str) -> dict[str, Any]:
+def _parse_body(response: Answer, request_id: str) -> dict[str, Any]:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -112,7 +130,7 @@ def _api_error(status: int, body: dict[str, Any], request_id: str, has_token: bo
     return MimecastApiError(text, code=code, http_status=status, request_id=request_id)
 
 
-def _error_for_status(response: httpx.Response, request_id: str, has_token: bool) -> Exception:
+def _error_for_status(response: Answer, request_id: str, has_token: bool) -> Exception:
     status = response.status_code
     if status == 429:
         wait = rate_limit_wait_secs(response.headers.get("X-RateLimit-Reset"))
@@ -157,7 +175,7 @@ def _error_for_status(response: httpx.Response, request_id: str, has_token: bool
 
 
 def classify_response(
-    response: httpx.Response, request_id: str, has_token: bool
+    response: Answer, request_id: str, has_token: bool
 ) -> tuple[list[ClickLog], str | None]:
     """Return (click logs, next page token) or raise the error this answer means."""
     if response.status_code != 200:
