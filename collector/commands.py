@@ -149,11 +149,15 @@ async def dlq_replay(path: Path, sink: str) -> int:
 
 def _time_arg(option: str, value: str) -> int:
     try:
-        return parse_iso(value)
+        epoch = parse_iso(value)
     except ValueError:
         raise ConfigError(
             f"{option}: {value!r} is not an ISO 8601 time (e.g. 2025-03-04T09:00:00Z)"
         ) from None
+    if epoch > time.time():
+        # A start in the future would read nothing until the clock got there.
+        raise ConfigError(f"{option}: {value!r} is in the future; give a past time")
+    return epoch
 
 
 async def backfill(args: argparse.Namespace) -> int:

@@ -172,3 +172,33 @@ def test_every_click_exactly_once_across_passes_slices_crashes_and_late_arrivals
     # Publication delays stay below the overlap, so every published click must be there.
     assert delivered_clicks == expected
     assert len(set(delivered_ids)) == len(delivered_ids)
+
+
+def test_dates_outside_the_pass_are_delivered_but_never_move_the_frontier() -> None:
+    """D2/D4: a click dated 2099 (or before the window) is counted, delivered, and timed
+    at the frontier; a slice passes clicks of a later slice on, but not those past the
+    whole pass, which no slice would ever deliver."""
+    first, second = slice_range(100, 300, 2)
+    future, old = click(4_070_908_800, "f"), click(50, "o")
+    page = [click(120), future, old, click(250, "next"), click(130)]
+    result = admit_page(page, first, {}, "s", horizon=300)
+    assert result.out_of_window == 2 and result.foreign == 1
+    assert result.frontier == 130
+    assert [event.data["userEmailAddress"] for event in result.events] == ["a", "f", "o", "a"]
+    assert [event.time for event in result.events] == [120, 120, 120, 130]
+    assert admit_page([click(250, "next")], second, {}, "s", horizon=300).foreign == 0
+
+
+def test_dates_that_cannot_be_written_back_are_undated() -> None:
+    """D11: an offset that carries a date past 9999 used to crash the checkpoint write."""
+    from collector.events import parse_mimecast_date
+
+    odd = {"url": "u", "date": "9999-12-31T23:59:59-2359"}
+    result = admit_page([click(120), odd], Window(100, 200), {}, "s")
+    assert result.undated == 1 and result.frontier == 120
+    for bad in ("9999-12-31T23:59:59-2359", "0001-01-01T00:00:00+0000", "nonsense"):
+        try:
+            parse_mimecast_date(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")

@@ -1,0 +1,64 @@
+"""PageGuard: when a window has been read, whatever the pages say (collector.paging)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from collector.errors import PageTokenRejectedError, PaginationLoopError
+from collector.paging import PageGuard
+
+
+def clicks(*numbers: int, date: str = "2025-03-04T09:12:44+0000") -> list[dict[str, Any]]:
+    return [{"url": f"https://x.example/{n}", "date": date} for n in numbers]
+
+
+@pytest.mark.parametrize("next_token", [None, "sent", "fresh"])
+def test_an_empty_page_is_the_last_whatever_next_says(next_token: str | None) -> None:
+    guard = PageGuard()
+    assert guard.is_last("sent", [], next_token, "r") is True
+    assert guard.empty_with_next == (next_token is not None)
+
+
+def test_no_next_is_the_last_and_a_fresh_next_goes_on() -> None:
+    guard = PageGuard()
+    assert guard.is_last(None, clicks(1), "a", "r") is False
+    assert guard.is_last("a", clicks(2), None, "r") is True
+
+
+def test_the_same_token_back_on_a_full_page_restarts_the_window() -> None:
+    with pytest.raises(PageTokenRejectedError, match="same pageToken"):
+        PageGuard().is_last("a", clicks(1), "a", "r")
+
+
+def test_a_token_cycle_ends_the_window() -> None:
+    guard = PageGuard()
+    assert guard.is_last(None, clicks(1), "A", "r") is False
+    assert guard.is_last("A", clicks(2), "B", "r") is False
+    assert guard.is_last("B", clicks(3), "A", "r") is True  # A was sent already
+
+
+def test_the_same_clicks_under_a_new_token_are_a_loop() -> None:
+    guard = PageGuard()
+    assert guard.is_last(None, clicks(1, 2), "t1", "r") is False
+    assert guard.is_last("t1", clicks(3, 4), "t2", "r") is False
+    with pytest.raises(PaginationLoopError, match=r"page 3 .* same clicks as page 1"):
+        guard.is_last("t2", clicks(1, 2), "t3", "r")
+
+
+def test_pages_of_one_repeated_click_are_left_to_the_bound() -> None:
+    # Identical real clicks exist: a page of copies of one click proves nothing.
+    guard = PageGuard(max_stalled_pages=3)
+    for n in range(3):
+        assert guard.is_last(f"t{n}", clicks(7, 7), f"t{n + 1}", "r") is False
+        guard.advanced(False, "r")
+    with pytest.raises(PaginationLoopError, match="4 pages in a row"):
+        guard.advanced(False, "r")
+
+
+def test_progress_resets_the_bound() -> None:
+    guard = PageGuard(max_stalled_pages=2)
+    for _ in range(10):
+        guard.advanced(False, "r")
+        guard.advanced(True, "r")
