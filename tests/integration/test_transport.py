@@ -63,6 +63,22 @@ async def test_unverifiable_certificate_fails_at_once_and_says_why(
     assert served == 0 and time.monotonic() - started < 10  # refused, not retried for 60 s
 
 
+async def test_a_hostname_mismatch_gets_advice_that_helps(tmp_path: Path) -> None:
+    """Doubtful item of the adversarial probe: "set ca_file" cannot fix a wrong name."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("mimecast.example").configure_cert(context)  # not 127.0.0.1
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with Simulator(SimulatorConfig(tls=context), ClickDataset()) as sim:
+        source = {"ca_file": str(ca_file), "retry_max_secs": 60}
+        results = await collect_once(parse(settings(tmp_path, sim.base_url, source=source)))
+    error = results["clicks"]
+    assert isinstance(error, MimecastApiError)
+    assert "not issued for the host in the URL" in str(error)
+    assert "set ca_file" not in str(error)
+
+
 async def test_requests_go_through_the_configured_proxy(tmp_path: Path) -> None:
     seen: list[str] = []
 

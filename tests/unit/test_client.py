@@ -205,6 +205,15 @@ async def test_binding_expired_says_what_to_do() -> None:
     assert "Never Expires" in message and "oauth2" in message
 
 
+async def test_418_under_oauth2_does_not_talk_about_api_1_keys() -> None:
+    recorder = Recorder([fail("err_xdk_binding_expired", False, 418)])
+    with pytest.raises(BindingExpiredError) as info:
+        await make_client(recorder, []).get_logs(0, 10, None)
+    message = str(info.value)
+    assert "API 1.0 key binding expired" not in message
+    assert "base_url" in message and "api.services.mimecast.com" in message
+
+
 async def test_401_refreshes_the_token_once() -> None:
     unauthorized = fail("err_xdk_client_unauthorized", False, 401)
     recorder = Recorder([unauthorized, page([CLICK])])

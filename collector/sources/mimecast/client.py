@@ -36,7 +36,12 @@ from collector.retry import RetryPolicy
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.sources.mimecast.pacer import QuotaPacer
-from collector.sources.mimecast.responses import Answer, classify_response, transport_error
+from collector.sources.mimecast.responses import (
+    OAUTH2_418_ADVICE,
+    Answer,
+    classify_response,
+    transport_error,
+)
 from collector.stats import SourceStats
 
 LOGS_PATH = "/api/ttp/url/get-logs"
@@ -152,7 +157,18 @@ class MimecastClient:
         except TransientSourceError:
             self.stats.requests["retryable_error"] += 1
             raise
-        except (AuthError, BindingExpiredError, PageTokenRejectedError, MimecastApiError):
+        except BindingExpiredError as exc:
+            self.stats.requests["error"] += 1
+            if self._tokens is not None:
+                # The binding advice is about API 1.0 keys; with OAuth2 it would mislead.
+                raise BindingExpiredError(
+                    f"{OAUTH2_418_ADVICE} ({exc.code or 'no error code'}, HTTP 418)",
+                    code=exc.code,
+                    http_status=exc.http_status,
+                    request_id=exc.request_id,
+                ) from None
+            raise
+        except (AuthError, PageTokenRejectedError, MimecastApiError):
             self.stats.requests["error"] += 1
             raise
         self.stats.requests["ok"] += 1

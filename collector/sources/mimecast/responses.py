@@ -24,7 +24,7 @@ from collector.errors import (
     TransientSourceError,
 )
 from collector.events import ClickLog
-from collector.net import certificate_failure
+from collector.net import certificate_advice, certificate_failure
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 509})
 
@@ -41,6 +41,12 @@ class Answer:
     content: bytes
     gate_wait: float | None = None
 
+
+OAUTH2_418_ADVICE = (
+    "Mimecast answered HTTP 418 (Binding Expired), which belongs to API 1.0 keys, to an "
+    'API 2.0 (auth = "oauth2") request: check that base_url is an API 2.0 host such as '
+    "https://api.services.mimecast.com, not a legacy xx-api.mimecast.com one"
+)
 
 BINDING_EXPIRED_ADVICE = (
     "API 1.0 key binding expired: the access key and secret key have passed the "
@@ -211,10 +217,11 @@ def transport_error(exc: httpx.TransportError, request_id: str | None) -> Except
     failure = certificate_failure(exc)
     if failure is not None:
         # A wrong certificate will not fix itself: fail now, and say what to do.
+        advice = certificate_advice(
+            failure, "if a TLS-inspecting proxy is in the way, set ca_file to its CA bundle"
+        )
         return MimecastApiError(
-            f"TLS certificate of the Mimecast endpoint could not be verified "
-            f"({failure.verify_message}); if a TLS-inspecting proxy is in the way, "
-            "set ca_file to its CA bundle",
+            f"TLS certificate of the Mimecast endpoint could not be verified ({advice})",
             request_id=request_id,
         )
     return TransientSourceError(
