@@ -11,25 +11,30 @@ any of it is delivered, and applies these rules:
 3. A page with clicks whose ``next`` is the token that was just sent: Mimecast is
    stuck on one page. The window is read again from its last complete second
    (:class:`~collector.errors.PageTokenRejectedError`, as for a rejected token).
-4. ``next`` is a token already sent in this read (A→B→A): following it would only
-   read pages that were read already, so the window ends after this page.
-5. A page with the same clicks as an earlier page of this read, under a token never
-   seen before: Mimecast serves the same data again and again. Nothing of it is
-   delivered; the cycle fails with :class:`~collector.errors.PaginationLoopError`
-   and the checkpoint stays where it was.
+4. ``next`` is a token already sent in this read (A→B→A, or back to the start):
+   following it would only read pages that were read already, so the window ends
+   with this page; this page itself is delivered unless it repeats an earlier page
+   of the read (then it was delivered as that page).
+5. A page with the same clicks as an earlier page of this read, whose ``next`` was
+   never sent: Mimecast serves the same data again and again, and what comes after
+   it is out of reach. Nothing of it is delivered; the cycle fails with
+   :class:`~collector.errors.PaginationLoopError` and the checkpoint stays where it
+   was.
 6. More than :data:`MAX_STALLED_PAGES` pages in a row bring no click later than the
    window's frontier: the same error. That is 50,000 clicks in one second at 500
    per page, far beyond any real burst, and it bounds the requests of any other
    endless pattern.
 
-Pages whose first and last clicks are byte-identical are left to rule 6: distinct
-real clicks can be byte-identical, so such a page proves nothing by repeating.
+Pages whose first and last clicks are byte-identical are left to rule 6 (they never
+raise under rule 5): distinct real clicks can be byte-identical, so such a page
+proves nothing by repeating.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -47,6 +52,14 @@ MEMORY = 4096
 Fingerprint = tuple[int, Any, Any, str, str]
 
 
+class Verdict(Enum):
+    """What to do with a page (see the rules in the module doc)."""
+
+    MORE = "deliver it, then ask for the next page"
+    LAST = "deliver it; the window is read"
+    REPEAT = "deliver nothing (an earlier page of this read had it); the window is read"
+
+
 class PageGuard:
     """Applies the paging rules above to one read of one window (see the module doc)."""
 
@@ -61,40 +74,51 @@ class PageGuard:
         self.empty_with_next = 0
         """Empty pages that still carried ``next`` (rule 1), for the log."""
 
-    def is_last(
+    def judge(
         self,
         sent: str | None,
         clicks: Sequence[ClickLog],
         next_token: str | None,
         request_id: str,
-    ) -> bool:
-        """Whether this page ends the window; raises when the paging cannot go on."""
+    ) -> Verdict:
+        """What to do with this page; raises when the paging cannot go on."""
         self._pages += 1
         if not clicks:
             if next_token is not None:
                 self.empty_with_next += 1
-            return True
+            return Verdict.LAST
         if next_token is None:
-            return True
+            return Verdict.LAST
         if next_token == sent:
             raise PageTokenRejectedError(
                 "Mimecast returned the same pageToken it was sent with a full page "
                 "(pagination loop)",
                 request_id=request_id,
             )
-        self._check_repeat(clicks, request_id)
         if sent is not None:
             self._remember_token(sent)
+        fingerprint, uniform = _fingerprint(clicks)
+        seen_at = self._prints.get(fingerprint) if fingerprint is not None else None
         if next_token in self._tokens:
             log.warning(
                 "pagination_cycle",
                 message="Mimecast's next pageToken points back to a page already read in "
                 "this window; the window ends here (every page after it was read)",
                 pages=self._pages,
+                repeated_page=seen_at,
                 request_id=request_id,
             )
-            return True
-        return False
+            return Verdict.LAST if seen_at is None else Verdict.REPEAT
+        if seen_at is not None and not uniform:
+            raise PaginationLoopError(
+                f"Mimecast served page {self._pages} of this window with the same clicks as "
+                f"page {seen_at} under a new pageToken (a pagination loop); nothing of it was "
+                "delivered and the checkpoint is unchanged",
+                request_id=request_id,
+            )
+        if fingerprint is not None and seen_at is None:
+            self._remember_print(fingerprint)
+        return Verdict.MORE
 
     def advanced(self, moved: bool, request_id: str) -> None:
         """Record whether a page moved the window's frontier; rule 6."""
@@ -107,22 +131,7 @@ class PageGuard:
                 request_id=request_id,
             )
 
-    def _check_repeat(self, clicks: Sequence[ClickLog], request_id: str) -> None:
-        first, last = clicks[0], clicks[-1]
-        if not (isinstance(first, dict) and isinstance(last, dict)):
-            return
-        head, tail = content_hash(first), content_hash(last)
-        if head == tail:
-            return
-        fingerprint = (len(clicks), first.get("date"), last.get("date"), head, tail)
-        seen_at = self._prints.get(fingerprint)
-        if seen_at is not None:
-            raise PaginationLoopError(
-                f"Mimecast served page {self._pages} of this window with the same clicks as "
-                f"page {seen_at} under a new pageToken (a pagination loop); nothing of it was "
-                "delivered and the checkpoint is unchanged",
-                request_id=request_id,
-            )
+    def _remember_print(self, fingerprint: Fingerprint) -> None:
         self._prints[fingerprint] = self._pages
         self._print_order.append(fingerprint)
         if len(self._print_order) > MEMORY:
@@ -133,3 +142,13 @@ class PageGuard:
         self._token_order.append(token)
         if len(self._token_order) > MEMORY:
             self._tokens.discard(self._token_order.popleft())
+
+
+def _fingerprint(clicks: Sequence[ClickLog]) -> tuple[Fingerprint | None, bool]:
+    """A cheap identity of a page (size, first and last click), and whether its first
+    and last clicks are byte-identical (then its repeat proves nothing by itself)."""
+    first, last = clicks[0], clicks[-1]
+    if not (isinstance(first, dict) and isinstance(last, dict)):
+        return None, True
+    head, tail = content_hash(first), content_hash(last)
+    return (len(clicks), first.get("date"), last.get("date"), head, tail), head == tail

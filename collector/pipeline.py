@@ -34,7 +34,7 @@ from collector.dedup import Admission, admit_page, commit, prune
 from collector.delivery import SinkHandle, deliver
 from collector.errors import CollectorError, PageTokenRejectedError
 from collector.events import format_iso
-from collector.paging import PageGuard
+from collector.paging import PageGuard, Verdict
 from collector.sources.mimecast.client import LogsPage, MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.stats import SourceStats
@@ -230,7 +230,7 @@ class SourceRunner:
                     pending = asyncio.create_task(self._fetch(window, sent))
                 try:
                     page = await pending
-                    last = guard.is_last(sent, page.clicks, page.next_token, page.request_id)
+                    verdict = guard.judge(sent, page.clicks, page.next_token, page.request_id)
                 except PageTokenRejectedError as exc:
                     restarts += 1
                     if restarts > MAX_PASS_RESTARTS:
@@ -240,8 +240,10 @@ class SourceRunner:
                     continue
                 finally:
                     pending = None
+                last = verdict is not Verdict.MORE
+                clicks = [] if verdict is Verdict.REPEAT else page.clicks
                 admission = admit_page(
-                    page.clicks, window, checkpoint.delivered, self.name, horizon=horizon
+                    clicks, window, checkpoint.delivered, self.name, horizon=horizon
                 )
                 guard.advanced(admission.frontier > window.frontier, page.request_id)
                 if prefetch and not last and not stop.is_set():

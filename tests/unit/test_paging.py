@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from collector.errors import PageTokenRejectedError, PaginationLoopError
-from collector.paging import PageGuard
+from collector.paging import PageGuard, Verdict
 
 
 def clicks(*numbers: int, date: str = "2025-03-04T09:12:44+0000") -> list[dict[str, Any]]:
@@ -17,41 +17,51 @@ def clicks(*numbers: int, date: str = "2025-03-04T09:12:44+0000") -> list[dict[s
 @pytest.mark.parametrize("next_token", [None, "sent", "fresh"])
 def test_an_empty_page_is_the_last_whatever_next_says(next_token: str | None) -> None:
     guard = PageGuard()
-    assert guard.is_last("sent", [], next_token, "r") is True
+    assert guard.judge("sent", [], next_token, "r") is Verdict.LAST
     assert guard.empty_with_next == (next_token is not None)
 
 
 def test_no_next_is_the_last_and_a_fresh_next_goes_on() -> None:
     guard = PageGuard()
-    assert guard.is_last(None, clicks(1), "a", "r") is False
-    assert guard.is_last("a", clicks(2), None, "r") is True
+    assert guard.judge(None, clicks(1), "a", "r") is Verdict.MORE
+    assert guard.judge("a", clicks(2), None, "r") is Verdict.LAST
 
 
 def test_the_same_token_back_on_a_full_page_restarts_the_window() -> None:
     with pytest.raises(PageTokenRejectedError, match="same pageToken"):
-        PageGuard().is_last("a", clicks(1), "a", "r")
+        PageGuard().judge("a", clicks(1), "a", "r")
 
 
 def test_a_token_cycle_ends_the_window() -> None:
     guard = PageGuard()
-    assert guard.is_last(None, clicks(1), "A", "r") is False
-    assert guard.is_last("A", clicks(2), "B", "r") is False
-    assert guard.is_last("B", clicks(3), "A", "r") is True  # A was sent already
+    assert guard.judge(None, clicks(1), "A", "r") is Verdict.MORE
+    assert guard.judge("A", clicks(2), "B", "r") is Verdict.MORE
+    assert guard.judge("B", clicks(3), "A", "r") is Verdict.LAST  # A was sent already
+
+
+def test_a_cycle_back_to_the_first_page_delivers_nothing_twice() -> None:
+    guard = PageGuard()
+    assert guard.judge(None, clicks(1, 2), "T1", "r") is Verdict.MORE
+    assert guard.judge("T1", clicks(3, 4), "T2", "r") is Verdict.MORE
+    # The last page restarts the pass with a token for offset 0, never sent before:
+    assert guard.judge("T2", clicks(5, 6), "T0", "r") is Verdict.MORE
+    # ... whose page repeats page 1 and points at T1, which was sent.
+    assert guard.judge("T0", clicks(1, 2), "T1", "r") is Verdict.REPEAT
 
 
 def test_the_same_clicks_under_a_new_token_are_a_loop() -> None:
     guard = PageGuard()
-    assert guard.is_last(None, clicks(1, 2), "t1", "r") is False
-    assert guard.is_last("t1", clicks(3, 4), "t2", "r") is False
+    assert guard.judge(None, clicks(1, 2), "t1", "r") is Verdict.MORE
+    assert guard.judge("t1", clicks(3, 4), "t2", "r") is Verdict.MORE
     with pytest.raises(PaginationLoopError, match=r"page 3 .* same clicks as page 1"):
-        guard.is_last("t2", clicks(1, 2), "t3", "r")
+        guard.judge("t2", clicks(1, 2), "t3", "r")
 
 
 def test_pages_of_one_repeated_click_are_left_to_the_bound() -> None:
     # Identical real clicks exist: a page of copies of one click proves nothing.
     guard = PageGuard(max_stalled_pages=3)
     for n in range(3):
-        assert guard.is_last(f"t{n}", clicks(7, 7), f"t{n + 1}", "r") is False
+        assert guard.judge(f"t{n}", clicks(7, 7), f"t{n + 1}", "r") is Verdict.MORE
         guard.advanced(False, "r")
     with pytest.raises(PaginationLoopError, match="4 pages in a row"):
         guard.advanced(False, "r")
