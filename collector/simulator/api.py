@@ -8,7 +8,9 @@ The order of checks per request:
 4. answer a response-replacing fault;
 5. parse and validate the body (400 for unparseable, HTTP 200 ``fail[]`` for bad
    values or page tokens);
-6. serve the page (``truncate`` cuts it in half on the wire).
+6. serve the page (``truncate`` cuts it in half on the wire), shaped by the paging
+   quirks (quirks.py);
+7. drop ``X-RateLimit-*`` headers if a quirk says so, record the answer.
 
 A page body is built by joining the clicks' pre-serialized bytes: the simulator
 must stay cheap next to the collector it measures (performance.md section 4).
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 
@@ -43,6 +44,8 @@ from collector.simulator.filters import (
     split_body,
 )
 from collector.simulator.paging import PageToken, Query, SnapshotCache
+from collector.simulator.quirks import HeaderDropper, Pager, exhausted_headers
+from collector.simulator.recording import Arrival, Throttle, reset_wait_secs
 
 GET_LOGS_PATH = "/api/ttp/url/get-logs"
 
@@ -51,6 +54,11 @@ _REPLACING = frozenset(
     {
         "rate_limit",
         "rate_limit_detail",
+        "rate_limit_no_reset",
+        "rate_limit_burst",
+        "rate_limit_zero_reset",
+        "rate_limit_negative_reset",
+        "rate_limit_nan_reset",
         "server_error",
         "retryable_fail",
         "fatal_fail",
@@ -64,6 +72,7 @@ _PAGE_HEAD = b'{"meta":{"status":200,"pagination":'
 _LOGS_OPEN = b'},"data":[{"clickLogs":['
 _LOGS_CLOSE = b']}],"fail":[]}'
 _EMPTY_TAIL = b'},"data":[],"fail":[]}'
+_RESET_HEADER = "x-ratelimit-reset"
 
 
 class GetLogsApi:
@@ -98,24 +107,34 @@ class GetLogsApi:
         self._clock = clock
         self._quota = LeakyBucket(config.quota) if config.quota is not None else None
         self.cache = SnapshotCache(dataset, config.retention_secs)
+        self._pager = Pager(config)
+        self._header_dropper = HeaderDropper(config)
 
     async def handle(self, request: Request) -> Response:
         """Answer one get-logs request."""
+        arrival = Arrival(time.monotonic(), None)
+        self._stats.arrivals.append(arrival)
         parsed = parse_body(request.body)
         body = split_body(parsed) if parsed is not None else None
+        if body is not None and body.page_token is not None:
+            arrival.page_token = str(body.page_token)
         fault = self._faults.draw(has_page_token=body is not None and body.page_token is not None)
         # Like a gateway, the quota is counted when the request arrives; the latency is
         # the backend's, so a 429 comes back at once.
-        response, outcome = await self._respond(request, body, fault)
+        response, outcome = await self._respond(request, body, fault, arrival)
+        response.headers = self._header_dropper.apply(response.status, response.headers)
         if self._config.latency_secs > 0 and response.status != 429:
             await asyncio.sleep(self._config.latency_secs)
         self._stats.outcomes[fault or outcome] += 1
+        arrival.status = response.status
         if response.status == 429:
             self._stats.rate_limited += 1
+            wait = reset_wait_secs(_header(response, _RESET_HEADER))
+            self._stats.throttles.append(Throttle(time.monotonic(), wait, arrival))
         return response
 
     async def _respond(
-        self, request: Request, body: GetLogsBody | None, fault: str | None
+        self, request: Request, body: GetLogsBody | None, fault: str | None, arrival: Arrival
     ) -> tuple[Response, str]:
         if fault == "drop":
             return Response(0, disposition="drop"), "drop"
@@ -149,12 +168,16 @@ class GetLogsApi:
                 headers=headers,
             )
             return error, "bad_request"
-        response, outcome = self._serve(body, headers)
+        if fault == "quota_exhausted_huge_reset":
+            headers = exhausted_headers(self._config.quota)
+        response, outcome = self._serve(body, headers, arrival)
         if fault == "truncate":
             response.disposition = "truncate"
         return response, outcome
 
-    def _serve(self, body: GetLogsBody, headers: list[tuple[str, str]]) -> tuple[Response, str]:
+    def _serve(
+        self, body: GetLogsBody, headers: list[tuple[str, str]], arrival: Arrival
+    ) -> tuple[Response, str]:
         config = self._config
         now = self._clock()
         try:
@@ -178,25 +201,33 @@ class GetLogsApi:
                 200, error.code, error.message, field=error.field, key=body.item, headers=headers
             )
             return response, "invalid"
-        return self._page(query, offset, size, now, headers), "ok"
+        arrival.pass_id = query.snapshot
+        return self._page(query, offset, size, now, headers, arrival.page_token), "ok"
 
     def _page(
-        self, query: Query, offset: int, size: int, now: float, headers: list[tuple[str, str]]
+        self,
+        query: Query,
+        offset: int,
+        size: int,
+        now: float,
+        headers: list[tuple[str, str]],
+        sent_token: str | None,
     ) -> Response:
         results = self.cache.results(query)
-        total = len(results)
         page = results[offset : offset + size]
-        end = offset + len(page)
-        quirk = self._config.empty_page_with_next
-        pagination: dict[str, Any] = {"pageSize": len(page), "totalCount": total}
-        if end < total or quirk:
-            pagination["next"] = PageToken(query, end, size, now).encode()
-        if offset > 0:
-            pagination["previous"] = PageToken(query, max(0, offset - size), size, now).encode()
-        head = _PAGE_HEAD + orjson.dumps(pagination)
+        shape = self._pager.shape(
+            query,
+            offset=offset,
+            size=size,
+            count=len(page),
+            total=len(results),
+            now=now,
+            sent_token=sent_token,
+        )
+        head = _PAGE_HEAD + orjson.dumps(shape.pagination)
         if not page:
-            # Elastic's mock answers the empty page of this quirk with a bare "data": [].
-            tail = _EMPTY_TAIL if quirk else _LOGS_OPEN + _LOGS_CLOSE
+            # Elastic's mock answers the empty page of its quirk with a bare "data": [].
+            tail = _EMPTY_TAIL if shape.bare_empty else _LOGS_OPEN + _LOGS_CLOSE
             body = head + tail
         elif len(page) == 1:
             body = b"".join((head, _LOGS_OPEN, page[0], _LOGS_CLOSE))
@@ -209,3 +240,10 @@ class GetLogsApi:
         self._stats.pages_served += 1
         self._stats.clicks_served += len(page)
         return Response(200, body, headers=headers)
+
+
+def _header(response: Response, name: str) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value
+    return None

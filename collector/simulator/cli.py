@@ -2,7 +2,11 @@
 
 On start it prints one ``name=value`` fact per line (base URL, credentials, data
 range), then ``ready``, so a parent process can read what it needs and go. On
-stop it prints ``stats=<json>`` with the counters and the CPU time used.
+stop it prints ``stats=<json>`` with the counters, the number of requests that
+crossed a 429's wait (``gate_violations``) and the CPU time used.
+
+``--quirk NAME[=VALUE]`` and ``--fault KIND=RATE`` switch on the quirk matrix and
+any fault kind (docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import contextlib
 import signal
 import sys
 import time
+from typing import Any
 
 import orjson
 
 from collector.events import format_iso
 from collector.simulator.config import SimulatorConfig
 from collector.simulator.dataset import ClickDataset
-from collector.simulator.faults import RETRYABLE_FAULTS, FaultPlan, QuotaConfig
+from collector.simulator.faults import FAULT_KINDS, RETRYABLE_FAULTS, FaultPlan, QuotaConfig
+from collector.simulator.quirks import QUIRKS, parse_quirk
+from collector.simulator.recording import GateViolation
 from collector.simulator.server import Simulator
 
 
@@ -88,36 +95,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--empty-page-with-next",
         action="store_true",
-        help="last pages keep a next token that leads to an empty page",
+        help="last pages keep a next token that leads to an empty page "
+        "(the same as --quirk empty_page=fresh_token)",
+    )
+    parser.add_argument(
+        "--quirk",
+        type=_quirk,
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="switch on a quirk (repeatable): "
+        + "; ".join(f"{name}{text}" for name, (_, text) in QUIRKS.items()),
+    )
+    parser.add_argument(
+        "--gate-slack-ms",
+        type=float,
+        default=50.0,
+        help="stats' gate_violations: a request this soon after a 429 was in flight already",
+    )
+    parser.add_argument(
+        "--gate-assumed-wait-ms",
+        type=float,
+        default=None,
+        help="stats' gate_violations: the wait of a 429 whose Reset is absent, 0, negative "
+        "or nan (default: such 429s are not checked)",
+    )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help="inject fault KIND into this share of get-logs requests (repeatable); "
+        f"kinds: {', '.join(FAULT_KINDS)}",
     )
 
 
 async def serve(args: argparse.Namespace) -> int:
-    """Run the simulator described by ``args`` until SIGINT/SIGTERM; return 0 (2: bad span)."""
+    """Run the simulator described by ``args`` until SIGINT/SIGTERM; return 0 (2: bad options)."""
     try:
         start, end = data_span(args, now=int(time.time()))
+        config = simulator_config(args)
+        faults = FaultPlan(seed=args.seed, rates=fault_rates(args))
     except ValueError as error:
         print(f"simulate: usage error: {error}", file=sys.stderr)
         return 2
     dataset = ClickDataset.generate(
         args.clicks, start=start, end=end, seed=args.seed, rich=not args.v1_fields
     )
-    rates = None
-    if args.fault_rate > 0:
-        rates = {kind: args.fault_rate / len(RETRYABLE_FAULTS) for kind in RETRYABLE_FAULTS}
-    quota = args.quota
-    if quota is not None and args.quota_body != quota.body_style:
-        quota = QuotaConfig(quota.limit, quota.period_secs, args.quota_body)
-    config = SimulatorConfig(
-        host=args.host,
-        port=args.port,
-        latency_secs=args.latency_ms / 1000,
-        quota=quota,
-        page_token_ttl_secs=args.page_token_ttl_secs,
-        empty_page_with_next=args.empty_page_with_next,
-        seed=args.seed,
-    )
-    simulator = Simulator(config, dataset, FaultPlan(seed=args.seed, rates=rates))
+    simulator = Simulator(config, dataset, faults)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     await simulator.start()
@@ -147,9 +173,55 @@ async def serve(args: argparse.Namespace) -> int:
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(signum)
         await simulator.stop()
-    summary = simulator.stats.as_dict() | {"cpu_secs": round(time.process_time(), 3)}
+    summary = simulator.stats.as_dict() | {
+        "gate_violations": len(gate_violations(simulator, args)),
+        "cpu_secs": round(time.process_time(), 3),
+    }
     print(f"stats={orjson.dumps(summary).decode()}", flush=True)
     return 0
+
+
+def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
+    """Return the settings the options ask for; ``--quirk`` wins over the older flags.
+
+    Raises:
+        ValueError: the options contradict each other or a value is out of range.
+    """
+    quota = args.quota
+    if quota is not None and args.quota_body != quota.body_style:
+        quota = QuotaConfig(quota.limit, quota.period_secs, args.quota_body)
+    settings: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "latency_secs": args.latency_ms / 1000,
+        "quota": quota,
+        "page_token_ttl_secs": args.page_token_ttl_secs,
+        "empty_page_with_next": args.empty_page_with_next,
+        "seed": args.seed,
+    }
+    settings.update(args.quirk)
+    if settings.get("empty_page", "fresh_token") != "fresh_token":
+        settings["empty_page_with_next"] = False
+    return SimulatorConfig(**settings)
+
+
+def gate_violations(simulator: Simulator, args: argparse.Namespace) -> list[GateViolation]:
+    """The requests that crossed a 429's wait, with the ``--gate-*`` options."""
+    assumed_ms = args.gate_assumed_wait_ms
+    return simulator.stats.gate_violations(
+        slack_secs=args.gate_slack_ms / 1000,
+        assumed_wait_secs=assumed_ms / 1000 if assumed_ms is not None else None,
+    )
+
+
+def fault_rates(args: argparse.Namespace) -> dict[str, float] | None:
+    """Return the fault rates of ``--fault-rate`` and ``--fault`` (None: no faults)."""
+    rates: dict[str, float] = {}
+    if args.fault_rate > 0:
+        rates = {kind: args.fault_rate / len(RETRYABLE_FAULTS) for kind in RETRYABLE_FAULTS}
+    for kind, rate in args.fault:
+        rates[kind] = rates.get(kind, 0.0) + rate
+    return rates or None
 
 
 def data_span(args: argparse.Namespace, *, now: int) -> tuple[int, int]:
@@ -175,3 +247,25 @@ def _quota(text: str) -> QuotaConfig:
         raise argparse.ArgumentTypeError(
             f"expected LIMIT/PERIOD_SECS such as 100/36, got {text!r}"
         ) from error
+
+
+def _quirk(text: str) -> tuple[str, Any]:
+    try:
+        return parse_quirk(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _fault(text: str) -> tuple[str, float]:
+    kind, sep, rate_text = text.partition("=")
+    if kind not in FAULT_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}"
+        )
+    try:
+        rate = float(rate_text) if sep else float("nan")
+    except ValueError:
+        rate = float("nan")
+    if not 0.0 < rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected KIND=RATE with 0 < RATE <= 1, got {text!r}")
+    return kind, rate

@@ -5,9 +5,14 @@ from __future__ import annotations
 import ssl
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from collector.simulator.faults import QuotaConfig
+from collector.simulator.recording import Arrival, GateViolation, Throttle, gate_violations
+
+EmptyPage = Literal["none", "same_token", "fresh_token", "size0_next"]
+TotalCount = Literal["exact", "zero", "double", "half"]
+PageCycle = Literal["none", "previous", "first"]
 
 # Fake credentials of a simulator that only ever listens on the address it is given.
 DEFAULT_SECRET_KEY = "bWltZWNhc3Qtc2ltdWxhdG9yLXNlY3JldC1rZXktdjEvZG8tbm90LXVzZQ=="  # noqa: S105
@@ -33,8 +38,24 @@ class SimulatorConfig:
         latency_secs: added before every get-logs response.
         page_token_ttl_secs: page tokens older than this are rejected; None = never.
         quota: a request quota (429 when exceeded); None = unlimited.
-        empty_page_with_next: the last page of a pass still carries ``next``, and
-            the page it points to is empty (``"data": []``) and carries ``next`` too.
+        empty_page: how a pass ends (docs/simulator.md): ``none`` (the last page has
+            no ``next``), or the last page keeps a ``next`` that leads to an empty
+            page which carries ``next`` again: ``same_token`` (the very token the
+            client sent), ``fresh_token`` (a new token each time, ``"data": []``)
+            or ``size0_next`` (a new token, ``"data": [{"clickLogs": []}]``).
+        empty_page_with_next: alias of ``empty_page="fresh_token"``, kept for old callers.
+        total_count: ``totalCount`` as served: ``exact``, or wrong: ``zero``,
+            ``double``, ``half``.
+        page_cycle: instead of ending, the last page's ``next`` points back to the
+            ``previous`` page's token (A->B->A) or to the ``first`` page's; tokens
+            are then stable strings (issued at the pass's start). ``none`` = off.
+        endless_from_page: from page N (1-based) on, or from the last page if the pass
+            has fewer, each page repeats the same clicks with a fresh ``next``
+            forever; -1 = only the last page repeats; None = off.
+        ratelimit_headers_missing_rate: share of answers (429s excepted) sent
+            without ``X-RateLimit-*`` headers.
+        ratelimit_headers_missing_every: every k-th get-logs answer (429s excepted)
+            is sent without ``X-RateLimit-*`` headers; 0 = off.
         retention_secs: clicks older than this (relative to a query's snapshot) are
             not served, like Mimecast's 30-day retention; None = keep everything.
         seed: seeds the simulator's own randomness (live clicks, faults).
@@ -55,11 +76,42 @@ class SimulatorConfig:
     latency_secs: float = 0.0
     page_token_ttl_secs: float | None = None
     quota: QuotaConfig | None = None
+    empty_page: EmptyPage = "none"
     empty_page_with_next: bool = False
+    total_count: TotalCount = "exact"
+    page_cycle: PageCycle = "none"
+    endless_from_page: int | None = None
+    ratelimit_headers_missing_rate: float = 0.0
+    ratelimit_headers_missing_every: int = 0
     retention_secs: float | None = None
     seed: int = 0
     tls: ssl.SSLContext | None = None
     """Serve HTTPS with this server context (tests of TLS verification); None: plain HTTP."""
+
+    def __post_init__(self) -> None:
+        if self.empty_page_with_next:
+            if self.empty_page not in ("none", "fresh_token"):
+                raise ValueError(
+                    f"empty_page_with_next means empty_page='fresh_token', not {self.empty_page!r}"
+                )
+            self.empty_page = "fresh_token"
+        _check_choice("empty_page", self.empty_page, EmptyPage)
+        _check_choice("total_count", self.total_count, TotalCount)
+        _check_choice("page_cycle", self.page_cycle, PageCycle)
+        if self.endless_from_page is not None and (
+            self.endless_from_page == 0 or self.endless_from_page < -1
+        ):
+            raise ValueError("endless_from_page must be a page number >= 1, or -1 for the last")
+        if not 0.0 <= self.ratelimit_headers_missing_rate <= 1.0:
+            raise ValueError("ratelimit_headers_missing_rate must be in [0, 1]")
+        if self.ratelimit_headers_missing_every < 0:
+            raise ValueError("ratelimit_headers_missing_every must be >= 0")
+
+
+def _check_choice(name: str, value: object, choices: Any) -> None:
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 @dataclass(slots=True)
@@ -77,6 +129,8 @@ class SimulatorStats:
         tokens_issued: OAuth tokens issued.
         rate_limited: every HTTP 429 sent (quota or fault).
         internal_errors: handler exceptions (each answered 500); should stay 0.
+        arrivals: every get-logs request, in arrival order (see recording.py).
+        throttles: every HTTP 429 sent, in order.
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -86,6 +140,26 @@ class SimulatorStats:
     tokens_issued: int = 0
     rate_limited: int = 0
     internal_errors: int = 0
+    arrivals: list[Arrival] = field(default_factory=list)
+    throttles: list[Throttle] = field(default_factory=list)
+
+    def gate_violations(
+        self, slack_secs: float = 0.05, assumed_wait_secs: float | None = None
+    ) -> list[GateViolation]:
+        """Return the get-logs requests that arrived while a 429's wait was running.
+
+        Args:
+            slack_secs: a request arriving within this time after a 429 was sent
+                was in flight already, and is not counted.
+            assumed_wait_secs: the wait of a 429 that asked for none (Reset absent,
+                0, negative or nan); such 429s are skipped when None.
+        """
+        return gate_violations(
+            self.arrivals,
+            self.throttles,
+            slack_secs=slack_secs,
+            assumed_wait_secs=assumed_wait_secs,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Return the counters as plain JSON-friendly values."""

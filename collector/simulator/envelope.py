@@ -98,16 +98,8 @@ def fault_response(
         quota: the configured quota, if any (429 limit and body style).
         headers: the ``X-RateLimit-*`` headers of a quota, if any.
     """
-    if kind in ("rate_limit", "rate_limit_detail"):
-        limit = str(quota.limit) if quota is not None else "10000"
-        throttled = [
-            ("X-RateLimit-Limit", limit),
-            ("X-RateLimit-Remaining", "0"),
-            ("X-RateLimit-Reset", str(rng.randint(200, 1000))),
-        ]
-        if kind == "rate_limit_detail":
-            return json_response(429, {"detail": "Over throttling limit (10000/hour)"}, throttled)
-        return quota_exceeded(quota, quota.body_style if quota else "fail", throttled)
+    if kind.startswith("rate_limit"):
+        return _throttled(kind, rng=rng, quota=quota)
     if kind == "server_error":
         status = rng.choice((500, 502, 503, 504))
         if status == 500:
@@ -141,3 +133,34 @@ def fault_response(
         key=key if status == 200 else None,
         headers=headers,
     )
+
+
+# The X-RateLimit-Reset of each 429 variant whose Reset is not a usable wait.
+_ODD_RESETS = {
+    "rate_limit_zero_reset": "0",
+    "rate_limit_negative_reset": "-5",
+    "rate_limit_nan_reset": "nan",
+}
+
+
+def _throttled(kind: str, *, rng: random.Random, quota: QuotaConfig | None) -> Response:
+    """Return one of the injected 429 variants (docs/simulator.md, "429 variants")."""
+    limit = quota.limit if quota is not None else 10_000
+    if kind == "rate_limit_burst":
+        # The API 2.0 gateway's burst throttle: refused although the quota is far
+        # from spent, with a short Reset.
+        remaining = limit - max(1, limit // 1000)
+        headers = [
+            ("X-RateLimit-Limit", str(limit)),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", "300"),
+        ]
+        return json_response(429, {"detail": "Over throttling limit"}, headers)
+    headers = [("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", "0")]
+    if kind in _ODD_RESETS:
+        headers.append(("X-RateLimit-Reset", _ODD_RESETS[kind]))
+    elif kind != "rate_limit_no_reset":
+        headers.append(("X-RateLimit-Reset", str(rng.randint(200, 1000))))
+    if kind == "rate_limit_detail":
+        return json_response(429, {"detail": "Over throttling limit (10000/hour)"}, headers)
+    return quota_exceeded(quota, quota.body_style if quota else "fail", headers)

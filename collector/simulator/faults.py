@@ -20,6 +20,12 @@ from typing import Literal
 FAULT_KINDS: tuple[str, ...] = (
     "rate_limit",
     "rate_limit_detail",
+    "rate_limit_no_reset",
+    "rate_limit_burst",
+    "rate_limit_zero_reset",
+    "rate_limit_negative_reset",
+    "rate_limit_nan_reset",
+    "quota_exhausted_huge_reset",
     "server_error",
     "retryable_fail",
     "fatal_fail",
@@ -32,7 +38,11 @@ FAULT_KINDS: tuple[str, ...] = (
     "forbidden",
     "binding_expired",
 )
-"""Every fault kind a :class:`FaultPlan` knows (wire behaviour in ``envelope.py``)."""
+"""Every fault kind a :class:`FaultPlan` knows (wire behaviour in ``envelope.py``;
+each is described in docs/simulator.md)."""
+
+HUGE_RESET_MS = 99_999_999
+"""The Reset of ``quota_exhausted_huge_reset``: 27.8 hours."""
 
 RETRYABLE_FAULTS: tuple[str, ...] = ("rate_limit", "server_error", "retryable_fail", "drop")
 """The faults a well-behaved client recovers from by retrying (the CLI's ``--fault-rate``)."""

@@ -47,12 +47,17 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class PageToken:
-    """Where a pass continues: its query, the offset, the page size, when issued."""
+    """Where a pass continues: its query, the offset, the page size, when issued.
+
+    ``nonce`` makes a token a new string although it leads to the same place (the
+    quirks that hand out a fresh token for the same page); 0 is left out of the text.
+    """
 
     query: Query
     offset: int
     page_size: int
     issued_at: float
+    nonce: int = 0
 
     def encode(self) -> str:
         """Return the opaque token string (base64url, no padding)."""
@@ -64,6 +69,8 @@ class PageToken:
             "n": self.page_size,
             "i": self.issued_at,
         }
+        if self.nonce:
+            payload["s"] = self.nonce
         return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
 
     @classmethod
@@ -80,6 +87,7 @@ class PageToken:
                 payload["o"],
                 payload["n"],
                 payload["i"],
+                payload.get("s", 0),
             )
         except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
@@ -88,7 +96,7 @@ class PageToken:
 
 def _well_typed(token: PageToken) -> bool:
     q = token.query
-    ints = (q.start, q.stop, token.offset, token.page_size)
+    ints = (q.start, q.stop, token.offset, token.page_size, token.nonce)
     return (
         all(type(v) is int for v in ints)
         and token.offset >= 0
