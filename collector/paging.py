@@ -8,9 +8,10 @@ any of it is delivered, and applies these rules:
 1. A page without clicks ends the window, whatever ``next`` says: the empty last
    page may carry the token just sent, a fresh one each time, or ``pageSize: 0``.
 2. A page without ``next`` ends the window.
-3. A page with clicks whose ``next`` is the token that was just sent: Mimecast is
-   stuck on one page. The window is read again from its last complete second
+3. A new page whose ``next`` is the token that was just sent: Mimecast is stuck on
+   one page. The window is read again from its last complete second
    (:class:`~collector.errors.PageTokenRejectedError`, as for a rejected token).
+   When that page repeats an earlier page of the read, it is rule 4's cycle instead.
 4. ``next`` is a token already sent in this read (A→B→A, or back to the start):
    following it would only read pages that were read already, so the window ends
    with this page; this page itself is delivered unless it repeats an earlier page
@@ -89,7 +90,9 @@ class PageGuard:
             return Verdict.LAST
         if next_token is None:
             return Verdict.LAST
-        if next_token == sent:
+        fingerprint, uniform = _fingerprint(clicks)
+        seen_at = self._prints.get(fingerprint) if fingerprint is not None else None
+        if next_token == sent and seen_at is None:
             raise PageTokenRejectedError(
                 "Mimecast returned the same pageToken it was sent with a full page "
                 "(pagination loop)",
@@ -97,8 +100,6 @@ class PageGuard:
             )
         if sent is not None:
             self._remember_token(sent)
-        fingerprint, uniform = _fingerprint(clicks)
-        seen_at = self._prints.get(fingerprint) if fingerprint is not None else None
         if next_token in self._tokens:
             log.warning(
                 "pagination_cycle",

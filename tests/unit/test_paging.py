@@ -72,3 +72,10 @@ def test_progress_resets_the_bound() -> None:
     for _ in range(10):
         guard.advanced(False, "r")
         guard.advanced(True, "r")
+
+
+def test_a_page_that_points_at_itself_and_repeats_page_one_is_a_cycle() -> None:
+    # A one-page pass whose next is a token for the same page, whose next is itself.
+    guard = PageGuard()
+    assert guard.judge(None, clicks(1, 2), "T1", "r") is Verdict.MORE
+    assert guard.judge("T1", clicks(1, 2), "T1", "r") is Verdict.REPEAT
