@@ -26,12 +26,14 @@ from hypothesis import strategies as st
 
 from collector.app import Collector
 from collector.checkpoint import CheckpointStore
-from collector.daemon import run_once
+from collector.daemon import run_daemon, run_once
+from collector.errors import PaginationLoopError
 from collector.events import parse_mimecast_date
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
 from collector.simulator.faults import QuotaConfig
 
-from .conftest import multiset, parse, read_lines, settings as make_settings
+from .conftest import collect_once, multiset, parse, read_lines
+from .conftest import settings as make_settings
 
 EXAMPLES = int(os.environ.get("MC_PROPERTY_EXAMPLES", "10"))
 # The gate's backoff after a 429 that gave no usable wait is never shorter than this
@@ -179,3 +181,50 @@ async def test_four_slices_with_injected_429s_never_cross_the_gate(tmp_path: Pat
     assert violations == [], violations
     assert gate.closures == throttles and gate.wait_secs > 0
     assert multiset(read_lines(tmp_path / "out" / "clicks.ndjson")) == multiset(dataset.truth())
+
+
+@pytest.mark.parametrize("quirk", ["same_token", "fresh_token", "size0_next", "cycle"])
+async def test_run_never_stalls_on_a_paging_quirk(tmp_path: Path, quirk: str) -> None:
+    """Issue 9 point 1: the empty last page with the same token failed every cycle, for
+    good. `run` with live clicks must keep every cycle green and deliver everything."""
+    now = int(time.time())
+    dataset = ClickDataset.generate(400, start=now - 1800, end=now - 30, seed=8)
+    quirks: dict[str, Any] = (
+        {"page_cycle": "previous"} if quirk == "cycle" else {"empty_page": quirk}
+    )
+    source = {"initial_lookback_secs": 3600, "page_size": 50, "overlap_secs": 60}
+    async with Simulator(SimulatorConfig(seed=8, **quirks), dataset) as sim:
+        document = make_settings(tmp_path, sim.base_url, source=source)
+        stop = asyncio.Event()
+        async with Collector(parse(document)) as collector:
+            daemon = asyncio.create_task(run_daemon(collector, stop))
+            sim.start_live(20, late_fraction=0.2, max_delay_secs=5)
+            await asyncio.sleep(5)
+            await sim.stop_live()
+            await asyncio.sleep(3)
+            stop.set()
+            assert await asyncio.wait_for(daemon, 15) == 0
+            stats = collector.runners["clicks"].stats
+        truth = sim.dataset.truth()
+    assert stats.cycles_failed == 0 and stats.cycles_ok >= 3
+    assert multiset(read_lines(tmp_path / "out" / "clicks.ndjson")) == multiset(truth)
+
+
+async def test_endless_pages_stop_with_a_clear_error_and_a_bounded_count(tmp_path: Path) -> None:
+    """Pages that repeat the same clicks forever under fresh tokens cannot be read to the
+    end: the cycle fails with a clear error, within a bounded number of requests, having
+    delivered nothing twice, and the checkpoint holds the pass open."""
+    now = int(time.time())
+    dataset = ClickDataset.generate(300, start=now - 1800, end=now - 30, seed=9)
+    source = {"initial_lookback_secs": 3600, "page_size": 50}
+    async with Simulator(SimulatorConfig(seed=9, endless_from_page=2), dataset) as sim:
+        document = make_settings(tmp_path, sim.base_url, source=source)
+        results = await collect_once(parse(document))
+        requests = len(sim.stats.arrivals)
+    error = results["clicks"]
+    assert isinstance(error, PaginationLoopError), error
+    assert requests <= 4
+    written = multiset(read_lines(tmp_path / "out" / "clicks.ndjson"))
+    assert written - multiset(dataset.truth()) == {}  # nothing doubled
+    saved = CheckpointStore(tmp_path / "state", "clicks").load()
+    assert saved is not None and saved.target is not None and saved.cursor is None
