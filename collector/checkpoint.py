@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from typing import Any
 
 import orjson
 
-from collector.errors import CheckpointError
+from collector.errors import CheckpointError, ConfigError
 from collector.events import format_iso, format_iso_or_none, parse_iso
+from collector.fsutil import fsync_dir
 
 SCHEMA_VERSION = 1
 
@@ -176,8 +178,11 @@ class CheckpointStore:
 
     def lock(self) -> None:
         """Take the source's lock, so two collectors never share a checkpoint."""
-        self._ensure_dir()
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._check_writable()
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -253,12 +258,35 @@ class CheckpointStore:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise CheckpointError(
-                f"cannot create state_dir '{self.state_dir}': {exc.strerror}"
+                f"cannot create state_dir '{self.state_dir}': {exc.strerror or exc}"
             ) from None
 
-    def _fsync_dir(self) -> None:
-        fd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    def _check_writable(self) -> None:
+        # At start, a state_dir that cannot be created or written will not fix itself on
+        # a restart: it is a config (deployment) problem, exit code 2, which systemd does
+        # not restart in a loop. The probe matters because an old lock file can still be
+        # opened where no checkpoint could be written (read-only mount, `chattr +i`).
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"state_dir: cannot create '{self.state_dir}': {exc.strerror or exc}"
+            ) from None
+        probe = self.state_dir / f".{self.source}.probe.{os.getpid()}"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> CheckpointError | ConfigError:
+        message = (
+            f"state_dir: cannot write in '{self.state_dir}': {exc.strerror or exc} "
+            "(checkpoints and locks are kept there)"
+        )
+        # A full disk or an I/O error may pass by itself: a runtime failure, restarted.
+        transient = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+        return CheckpointError(message) if transient else ConfigError(message)
+
+    def _fsync_dir(self) -> None:
+        fsync_dir(self.state_dir)

@@ -19,6 +19,7 @@ import structlog
 from collector import __version__
 from collector.errors import CollectorError, ConfigError
 from collector.logging import configure_logging
+from collector.secrets import scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -111,18 +112,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args))
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
+            print(scrub(f"config error: {problem}"), file=sys.stderr)
         return EXIT_USAGE
     except CollectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A peer's answer quoted in an error may echo a credential: never print it.
+        print(scrub(f"error: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001  (a bug must still end in one clear line)
         structlog.get_logger("collector.cli").exception("internal_error")
         print(
-            f"error: internal error ({type(exc).__name__}: {exc}); "
-            "please report it with the log above",
+            scrub(
+                f"error: internal error ({type(exc).__name__}: {exc}); "
+                "please report it with the log above"
+            ),
             file=sys.stderr,
         )
         return EXIT_FAILED

@@ -22,6 +22,7 @@ from collector.logging import configure_logging
 from collector.metrics import MetricsServer
 from collector.progress import backlog_progress
 from collector.retry import RetryPolicy
+from collector.secrets import redact_url, scrub
 from collector.sinks import SinkContext
 from collector.sources.mimecast.client import MimecastClient
 
@@ -68,15 +69,17 @@ async def health(path: Path) -> int:
             problems = list(orjson.loads(response.content).get("problems", []))
             ready = response.status_code == 200
         except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError) as exc:
-            print(f"not ready: cannot ask {url}: {type(exc).__name__}: {exc}")
+            print(scrub(f"not ready: cannot ask {url}: {type(exc).__name__}: {exc}"))
             return EXIT_FAILED
     else:
         try:
             facts = read_health_file(config.state_dir)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(
-                f"not ready: no readable {config.state_dir / HEALTH_FILE} ({exc}); "
-                "is `run` running?"
+                scrub(
+                    f"not ready: no readable {config.state_dir / HEALTH_FILE} ({exc}); "
+                    "is `run` running?"
+                )
             )
             return EXIT_FAILED
         facts = {name: facts[name] for name in config.sources if name in facts}
@@ -85,7 +88,7 @@ async def health(path: Path) -> int:
         problems += readiness_problems(facts, time.time())
         ready = not problems
     for problem in problems:
-        print(f"not ready: {problem}")
+        print(scrub(f"not ready: {problem}"))
     if ready:
         print("ready: every source completed a cycle within 3 x interval_secs")
     return EXIT_OK if ready else EXIT_FAILED
@@ -101,7 +104,7 @@ async def once(path: Path) -> int:
             results = await with_stop_signals(lambda stop: run_once(collector, stop))
     failed = {name: error for name, error in results.items() if error is not None}
     for name, error in failed.items():
-        print(f"error: source {name}: {error}", file=sys.stderr)
+        print(scrub(f"error: source {name}: {error}"), file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -117,12 +120,12 @@ async def check(path: Path) -> int:
             page = await client.get_logs(now - 3600, now, None, page_size=1)
             scheme = "API 2.0 OAuth2" if source.auth == "oauth2" else "API 1.0 HMAC"
             print(
-                f"source {name}: OK ({scheme} to {source.base_url}; get-logs answered with "
-                f"{len(page.clicks)} click log(s) for the last hour)"
+                f"source {name}: OK ({scheme} to {redact_url(source.base_url)}; get-logs "
+                f"answered with {len(page.clicks)} click log(s) for the last hour)"
             )
         except CollectorError as exc:
             healthy = False
-            print(f"source {name}: FAILED: {exc}")
+            print(scrub(f"source {name}: FAILED: {exc}"))
         finally:
             await client.aclose()
     context = SinkContext(state_dir=config.state_dir)
@@ -134,7 +137,7 @@ async def check(path: Path) -> int:
             print(f"sink {name}: OK ({sink_config.type})")
         except CollectorError as exc:
             healthy = False
-            print(f"sink {name}: FAILED: {str(exc).removeprefix(f'sink {name}: ')}")
+            print(scrub(f"sink {name}: FAILED: {str(exc).removeprefix(f'sink {name}: ')}"))
         finally:
             await sink.aclose()
     return EXIT_OK if healthy else EXIT_FAILED

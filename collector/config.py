@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from collector.errors import ConfigError
+from collector.fsutil import NotARegularFileError, read_regular_file
 from collector.metrics import MetricsConfig
 from collector.sinks import SinkConfig
 from collector.sinks.registry import sink_config_class
@@ -25,6 +26,8 @@ from collector.sources.mimecast.config import MimecastSourceConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+# Far more than any real config; a device such as /dev/zero must not exhaust memory.
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
 
 class LogConfig(BaseModel):
@@ -210,11 +213,13 @@ def parse_config(document: dict[str, Any]) -> CollectorConfig:
 def load_config(path: Path) -> CollectorConfig:
     """Read, expand and validate a config file. Raises ConfigError with every problem."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, MAX_CONFIG_FILE_BYTES).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
+    except NotARegularFileError as exc:
+        raise ConfigError(f"config file '{path}' {exc}") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -4,19 +4,20 @@ Ready means every source completed a cycle (caught up) within 3 x its
 ``interval_secs``. A fresh process is not ready until each source has done so
 once; a source failing for three intervals in a row makes it not ready again.
 
-The daemon also writes the facts to ``<state_dir>/health.json`` after every
-cycle, so ``mimecast-collector health`` can answer without the metrics server.
+The daemon also writes the facts to ``<state_dir>/health.json`` (mode 0600) after
+every cycle, so ``mimecast-collector health`` can answer without the metrics server.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from collector.fsutil import write_atomically
+from collector.secrets import scrub
 from collector.stats import SourceStats
 
 READY_WITHIN_INTERVALS = 3
@@ -51,15 +52,27 @@ def readiness_problems(sources: Mapping[str, SourceHealth], now: float) -> list[
 def snapshot(
     stats: Mapping[str, SourceStats], intervals: Mapping[str, int]
 ) -> dict[str, SourceHealth]:
-    """The readiness facts of running sources."""
+    """The readiness facts of running sources, errors scrubbed of every secret.
+
+    Both ``/readyz`` (no authentication) and ``health.json`` are built from here, and an
+    error may quote a peer that echoed a credential.
+    """
     return {
-        name: SourceHealth(intervals[name], source.last_success_at, source.last_error)
+        name: SourceHealth(
+            intervals[name],
+            source.last_success_at,
+            None if source.last_error is None else scrub(source.last_error),
+        )
         for name, source in stats.items()
     }
 
 
 def write_health_file(state_dir: Path, sources: Mapping[str, SourceHealth]) -> None:
-    """Atomically replace ``<state_dir>/health.json`` (no fsync: it is advisory)."""
+    """Atomically replace ``<state_dir>/health.json``, mode 0600 (no fsync: it is advisory).
+
+    0600 because it carries error messages, which may name hosts, paths and a peer's
+    words; its only readers (`mimecast-collector health`, a probe) run as the same user.
+    """
     document = {
         name: {
             "interval_secs": health.interval_secs,
@@ -68,10 +81,7 @@ def write_health_file(state_dir: Path, sources: Mapping[str, SourceHealth]) -> N
         }
         for name, health in sources.items()
     }
-    path = state_dir / HEALTH_FILE
-    temp = path.with_name(f".{HEALTH_FILE}.{os.getpid()}.tmp")
-    temp.write_bytes(orjson.dumps(document))
-    os.replace(temp, path)
+    write_atomically(state_dir / HEALTH_FILE, orjson.dumps(document), mode=0o600, durable=False)
 
 
 def read_health_file(state_dir: Path) -> dict[str, SourceHealth]:

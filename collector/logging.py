@@ -15,7 +15,7 @@ from typing import Any, Literal, TextIO
 import orjson
 import structlog
 
-from collector.secrets import registered_secrets, scrub
+from collector.secrets import scrub
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -27,9 +27,7 @@ def _orjson_text(value: Any, **_: Any) -> str:
 def scrub_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: replace every registered secret value by ``***``."""
-    if not registered_secrets():
-        return event_dict
+    """structlog processor: every registered secret and URL userinfo replaced by ``***``."""
     for key, value in event_dict.items():
         if isinstance(value, str):
             event_dict[key] = scrub(value)

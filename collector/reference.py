@@ -29,6 +29,9 @@ A commented example is in [config/collector.example.toml](../config/collector.ex
 - `${VAR}` anywhere is replaced by the environment variable VAR (`$${` is a literal `${`).
 - Every secret (type `secret`) may instead be given as `<key>_file`: the path of a file
   holding it. A relative path is read from `$CREDENTIALS_DIRECTORY` when systemd sets it.
+- A secret file, and the config file itself, must be a regular file (symbolic links are
+  followed): at most 64 KiB for a secret, 1 MiB for the config. A FIFO, a device or a
+  directory is a config error naming the key.
 """
 
 

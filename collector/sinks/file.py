@@ -28,7 +28,7 @@ from collector.errors import SinkError
 from collector.events import Batch
 from collector.sinks import SinkConfig, SinkContext
 from collector.sinks.encoding import Format, encode_ndjson
-from collector.sinks.rotation import open_append, repair_tail, rotate, tidy
+from collector.sinks.rotation import open_append, refuse_symlink, repair_tail, rotate, tidy
 
 log = structlog.get_logger("collector.sinks.file")
 
@@ -75,6 +75,11 @@ class FileSinkConfig(SinkConfig):
         le=0o777,
         description="Permissions of the files the sink creates, e.g. `0o640`.",
     )
+    follow_symlinks: bool = Field(
+        default=False,
+        description="Write through a `path` that is a symbolic link (refused otherwise, at "
+        "start). Rotation then renames the link itself; the next active file is a regular file.",
+    )
 
     def build(self, name: str, context: SinkContext) -> FileSink:
         """Return the sink this config describes, not started yet."""
@@ -102,6 +107,7 @@ class FileSink:
     ) -> None:
         self.name = name
         self.path = config.path
+        self._key = f"sinks.{name}.path"  # errors about the path name its config key
         self._config = config
         self._clock = clock
         self._fd: int | None = None
@@ -157,6 +163,7 @@ class FileSink:
         Raises:
             SinkError: naming the path and the reason.
         """
+        await self._in_thread(refuse_symlink, self.path, self._key, self._config.follow_symlinks)
         await self._in_thread(lambda: os.close(open_append(self.path, self._config.file_mode)))
 
     async def aclose(self) -> None:
@@ -239,6 +246,7 @@ class FileSink:
         with contextlib.suppress(FileExistsError):
             # A file in the way of a directory: the open below reports "Not a directory".
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_symlink(self.path, self._key, self._config.follow_symlinks)
         dropped = repair_tail(self.path)
         if dropped:
             log.warning("file_tail_repaired", sink=self.name, path=str(self.path), bytes=dropped)

@@ -21,6 +21,9 @@ import shutil
 import time
 from pathlib import Path
 
+from collector.errors import ConfigError
+from collector.fsutil import fsync_dir
+
 _STAMP = "%Y%m%dT%H%M%SZ"
 _CHUNK = 1 << 16
 # gzip's command-line default: level 9 costs about twice the CPU for a ~3% smaller file.
@@ -53,13 +56,22 @@ def open_append(path: Path, file_mode: int) -> int:
     return fd
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make renames, creations and deletions in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def refuse_symlink(path: Path, key: str, follow_symlinks: bool) -> None:
+    """Raise ConfigError naming ``key`` when ``path`` is a symbolic link not to be followed.
+
+    Writing through a link would append to, and cut the torn tail of, whatever file it
+    leads to, which may belong to someone else; following one must be asked for.
+    """
+    if follow_symlinks:
+        return
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        target = os.readlink(path)
+    except OSError:  # not a link, or missing: the open reports what matters
+        return
+    raise ConfigError(
+        f"{key}: '{path}' is a symbolic link (to '{target}'); the file sink does not write "
+        "through links unless follow_symlinks = true"
+    )
 
 
 def repair_tail(path: Path) -> int:

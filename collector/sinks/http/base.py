@@ -13,6 +13,7 @@ import httpx
 from collector.errors import SinkError
 from collector.events import Batch, Event
 from collector.retry import RetryPolicy
+from collector.secrets import redact_url
 from collector.sinks import SinkContext
 from collector.sinks.http.batching import BatchResult, BatchSender, Item
 from collector.sinks.http.common import HttpClient, HttpSinkBaseConfig
@@ -131,4 +132,5 @@ class HttpSinkBase:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, endpoint={self._base_config.endpoint!r})"
+        endpoint = redact_url(self._base_config.endpoint)
+        return f"{type(self).__name__}(name={self.name!r}, endpoint={endpoint!r})"

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 from collector import __version__
 from collector.errors import SinkError, TransientSinkError
 from collector.net import ProxyUrl, certificate_failure, check_endpoint_url, client_ssl_context
-from collector.secrets import scrub
+from collector.secrets import redact_url, scrub
 from collector.sinks import SinkConfig
 
 Compression = Literal["gzip", "none"]
@@ -240,7 +240,7 @@ class HttpClient:
 
 def _where(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
 
 
 def is_retryable_status(status: int) -> bool:

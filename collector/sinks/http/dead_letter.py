@@ -17,10 +17,10 @@ written by a running collector is locked and skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import functools
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +31,9 @@ import orjson
 
 from collector.errors import CollectorError, ConfigError
 from collector.events import Event, format_iso
+from collector.fsutil import fsync_dir, write_atomically
 from collector.retry import RetryPolicy
+from collector.secrets import scrub
 from collector.sinks import SinkContext
 
 if TYPE_CHECKING:
@@ -129,21 +131,13 @@ class DeadLetterStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         # Held while open, so a replay never takes a file that is still growing.
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._fd, self._path, self._size = fd, path, 0
 
     def _close(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _parse(line: bytes) -> Event:
@@ -192,7 +186,7 @@ async def replay(config: CollectorConfig, sink_name: str) -> int:
         for path in files:
             await _replay_file(path, sink.send, policy, tally)
     except CollectorError as exc:
-        print(f"sink {sink_name}: replay stopped: {exc}")
+        print(scrub(f"sink {sink_name}: replay stopped: {exc}"))
         return 1
     finally:
         await sink.aclose()
@@ -219,8 +213,11 @@ async def _replay_file(path: Path, send: Send, policy: RetryPolicy, tally: _Tall
             chunk = events[start : start + REPLAY_BATCH]
             try:
                 await policy.call(functools.partial(send, chunk), what=f"replay {path.name}")
-            except BaseException:
-                await asyncio.to_thread(_keep, path, lines[start:])
+            except BaseException as failure:
+                # Nothing re-sent yet: the file already holds exactly what is left.
+                problem = await asyncio.to_thread(_keep, path, lines[start:]) if start else None
+                if problem is not None and isinstance(failure, Exception):
+                    raise CollectorError(f"{failure}; {problem}") from None
                 raise
             tally.events += len(chunk)
         await asyncio.to_thread(_remove, path)
@@ -245,17 +242,26 @@ def _lock_and_read(path: Path) -> tuple[int, list[bytes]] | None:
 
 def _remove(path: Path) -> None:
     path.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _keep(path: Path, lines: list[bytes]) -> None:
-    # Atomically leave only what was not re-sent, so the next replay does not send
-    # the rest of the file twice.
-    temporary = path.with_suffix(".tmp")
-    with contextlib.suppress(OSError), temporary.open("wb") as out:
-        out.write(b"".join(line + b"\n" for line in lines))
-        out.flush()
-        os.fsync(out.fileno())
-    with contextlib.suppress(OSError):
-        os.replace(temporary, path)
-        _fsync_dir(path.parent)
+def _keep(path: Path, lines: list[bytes]) -> str | None:
+    """Atomically leave only what was not re-sent, so the next replay sends none twice.
+
+    The original is replaced only once the new content is wholly written and fsynced, with
+    the original's mode (0600: dead letters hold whole click logs); on any error it stays
+    exactly as it was.
+
+    Returns:
+        None, or why the file could not be rewritten (e.g. a full disk).
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        write_atomically(path, b"".join(line + b"\n" for line in lines), mode=mode)
+    except OSError as exc:
+        return (
+            f"{path} could not be rewritten without the events already re-sent "
+            f"({exc.strerror or exc}): it was left whole, so the next replay sends those "
+            "again"
+        )
+    return None

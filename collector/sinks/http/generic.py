@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
 from collector.net import check_endpoint_url
-from collector.secrets import register_secret
+from collector.secrets import redact_url, register_secret
 from collector.sinks import SinkContext
 from collector.sinks.encoding import Format, encode_ndjson
 from collector.sinks.http.base import HttpSinkBase
@@ -135,7 +135,8 @@ class HttpSink(HttpSinkBase):
         except TransientSinkError as exc:
             raise SinkError(self.name, str(exc).removeprefix(f"sink {self.name}: ")) from exc
         if reply.status in (401, 403, 407):
-            raise SinkError(self.name, f"HEAD {self.config.endpoint}: HTTP {reply.status}")
+            endpoint = redact_url(self.config.endpoint)
+            raise SinkError(self.name, f"HEAD {endpoint}: HTTP {reply.status}")
 
     async def _post(self, batch: list[Item], body: bytes) -> BatchResult:
         reply = await self.http.request(self.config.method, self.config.endpoint, body=body)

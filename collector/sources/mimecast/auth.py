@@ -15,6 +15,7 @@ import orjson
 from pydantic import SecretStr
 
 from collector.errors import AuthError, TransientSourceError
+from collector.secrets import forget_secret, register_secret
 from collector.sources.mimecast.responses import transport_error
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105  (a URL path, not a password)
@@ -44,6 +45,7 @@ class OAuth2TokenProvider:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._token: str | None = None
+        self._last_token: str | None = None  # still registered as a secret
         self._refresh_at = 0.0
         self.fetches = 0
 
@@ -60,7 +62,11 @@ class OAuth2TokenProvider:
                 return self._token
             token, lifetime = await self._fetch(http)
             margin = min(REFRESH_MARGIN_SECS, lifetime / 2)
-            self._token, self._refresh_at = token, self._clock() + lifetime - margin
+            if self._last_token is not None and self._last_token != token:
+                # A token lives 30 minutes; remembering every one would grow without end.
+                forget_secret(self._last_token)
+            self._token, self._last_token = token, token
+            self._refresh_at = self._clock() + lifetime - margin
             return token
 
     def invalidate(self, token: str) -> None:
@@ -99,6 +105,9 @@ class OAuth2TokenProvider:
             lifetime = float(body.get("expires_in", 1799))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise TransientSourceError("token endpoint returned an unreadable body") from None
+        # Registered before anyone can use it: an error echoing the Authorization header
+        # must never print it.
+        register_secret(token)
         return token, max(lifetime, 1.0)
 
 
