@@ -8,16 +8,15 @@ from types import TracebackType
 import httpx
 import structlog
 
-from collector.checkpoint import CheckpointStore
 from collector.config import CollectorConfig
 from collector.delivery import SinkHandle
 from collector.errors import CollectorError, SinkError
 from collector.pipeline import SourceRunner
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
-from collector.sources.mimecast.client import MimecastClient, credential_key
-from collector.sources.mimecast.pacer import PacerRegistry
+from collector.sources.mimecast import PacerRegistry, build_source
 from collector.stats import GateStats
+from collector.store import CheckpointStore
 
 log = structlog.get_logger("collector.app")
 
@@ -88,18 +87,18 @@ class Collector:
             if self._lock:
                 store.lock()
                 self._stores.append(store)
-            client = MimecastClient(
-                name,
-                source_config,
-                transport=self._transport,
-                pacer=self.pacers.for_credential(credential_key(source_config), name),
+            source = build_source(
+                name, source_config, pacers=self.pacers, transport=self._transport
             )
             handles = [self.sinks[sink] for sink in self.config.sinks_for(name)]
-            self.runners[name] = SourceRunner(name, source_config, client, handles, store)
+            self.runners[name] = SourceRunner(source, source_config, handles, store)
 
     def gates(self) -> dict[str, GateStats]:
-        """Every endpoint's backpressure gate counters: Mimecast credentials, then sinks."""
-        gates = {gate.endpoint: gate.stats for gate in self.pacers.gates()}
+        """Every endpoint's backpressure gate counters: source credentials, then sinks."""
+        gates = {
+            runner.source.gate.endpoint: runner.source.gate.stats
+            for runner in self.runners.values()
+        }
         gates.update(
             {f"sink/{name}": handle.stats.backpressure for name, handle in self.sinks.items()}
         )
@@ -109,7 +108,7 @@ class Collector:
         """Close clients and sinks, release checkpoint locks. Never raises."""
         for runner in self.runners.values():
             with contextlib.suppress(Exception):
-                await runner.client.aclose()
+                await runner.source.aclose()
         for handle in reversed(list(self.sinks.values())):
             try:
                 await handle.sink.aclose()

@@ -16,10 +16,11 @@ import asyncio
 import sys
 
 from collector.app import Collector
-from collector.checkpoint import Checkpoint, CheckpointStore
+from collector.checkpoint import Checkpoint
 from collector.config import CollectorConfig
 from collector.errors import ConfigError
 from collector.events import format_iso
+from collector.store import CheckpointStore
 from collector.window import slice_range
 
 
@@ -47,13 +48,12 @@ async def run_backfill(
             print(f"backfill of {source} from {format_iso(start)} to {format_iso(end)} is complete")
             return 0
         if checkpoint is None:
-            checkpoint = Checkpoint(store.source, not_before=start)
-            checkpoint.windows = slice_range(start, end, parallel)
-            checkpoint.target, checkpoint.pass_start = end, start
+            checkpoint = Checkpoint(store.source)
+            checkpoint.begin_pass(slice_range(start, end, parallel), start, end)
         else:
             print(f"resuming: {checkpoint.progress():.0%} of the range was already delivered")
         async with Collector(config, lock=False, only_sources=[source]) as collector:
-            outcome = await collector.runners[source].run_range(checkpoint, store, stop)
+            outcome = await collector.runners[source].read_pass(checkpoint, store, stop)
     finally:
         store.unlock()
     if outcome.interrupted:

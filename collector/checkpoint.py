@@ -1,36 +1,34 @@
-"""The per-source checkpoint and the store that writes it atomically.
+r"""The per-source checkpoint, and every transition it can make.
 
 A checkpoint records how far a source has delivered:
 
-- ``cursor``: where the next window starts (the end of the last finished
-  window); None before the first window ever finished;
-- ``window``: the window being read, if any, with its page token, so a restart
+- ``cursor``: where the next pass starts (the end of the last finished pass);
+  None before the first pass ever finished;
+- the pass in progress, if any: ``pass_start``, ``target`` (its end) and its
+  ``windows`` (slices), each with its page token and frontier, so a restart
   resumes mid-window instead of re-reading it;
-- ``delivered``: the multiset of clicks already delivered over the overlap
-  horizon (see :mod:`collector.dedup`).
+- ``delivered``: the multiset of records already delivered over the overlap
+  horizon (see :mod:`collector.dedup`);
+- ``not_before``: no window ever starts earlier.
 
-It is written with the classic atomic recipe: temp file in the same directory,
-fsync, rename over the old one, fsync the directory. A crash at any instant
-leaves either the old checkpoint or the new one, never a mix. A checkpoint that
-cannot be read is an error that names the file; it is never silently replaced.
+Only four transitions change it, all below, and the reader (:mod:`collector.passes`)
+saves it (:mod:`collector.store`) after each one::
+
+    (idle) --begin_pass--> (pass) --record_page--> (pass) ... --finish_pass--> (idle)
+                              \--restart_window--/
+
+A crash between any two leaves the last saved state, which is consistent: at worst
+the page being delivered is delivered again, with the same event ids.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import errno
-import fcntl
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from collector.errors import CheckpointError, ConfigError
 from collector.events import format_iso, format_iso_or_none, parse_iso
-from collector.fsutil import fsync_dir
 
 SCHEMA_VERSION = 1
 
@@ -88,6 +86,19 @@ class Window:
             pass_counts={str(k): int(v) for k, v in item["pass_counts"].items()},
             keep_until=None if keep_until is None else parse_iso(keep_until),
         )
+
+
+@dataclass(slots=True)
+class PageProgress:
+    """What one page does to its window once every sink acknowledged it.
+
+    Made by :func:`collector.dedup.admit_page`, applied by :meth:`Checkpoint.record_page`.
+    """
+
+    frontier: int
+    pass_counts: dict[str, int]
+    updates: dict[tuple[int, str], int] = field(default_factory=dict)
+    """(date, hash) -> copies delivered once this page is acknowledged."""
 
 
 def _epoch_or_none(text: str | None) -> int | None:
@@ -165,128 +176,64 @@ class Checkpoint:
         left = sum(max(w.last_second - w.frontier, 0) for w in self.windows)
         return min(max(1.0 - left / span, 0.0), 1.0)
 
+    # --- the transitions: the only code that changes a checkpoint -------------------
 
-class CheckpointStore:
-    """Reads and atomically writes one source's checkpoint under ``state_dir``."""
+    def begin_pass(self, windows: list[Window], start: int, end: int) -> None:
+        """Start reading [start, end] as ``windows``; the first pass fixes ``not_before``."""
+        if self.target is not None:
+            raise ValueError("a pass is already in progress")
+        if self.not_before is None:
+            self.not_before = start
+        self.windows, self.pass_start, self.target = windows, start, end
 
-    def __init__(self, state_dir: Path, source: str) -> None:
-        self.source = source
-        self.state_dir = state_dir
-        self.path = state_dir / f"{source}.checkpoint.json"
-        self._lock_path = state_dir / f"{source}.lock"
-        self._lock_fd: int | None = None
+    def record_page(
+        self,
+        window: Window,
+        progress: PageProgress,
+        next_token: str | None,
+        overlap_secs: int,
+    ) -> None:
+        """Every sink acknowledged a page of ``window``; None for ``next_token``: it was
+        the window's last page."""
+        window.frontier = progress.frontier
+        window.pass_counts = progress.pass_counts
+        for (date, digest), count in progress.updates.items():
+            bucket = self.delivered.get(date)
+            if bucket is None:
+                bucket = self.delivered[date] = {}
+            bucket[digest] = count
+        # Seconds of this window before its frontier are complete, and no later pass
+        # reads them unless they are inside the next overlap.
+        keep_from = (self.target if self.target is not None else window.end) - overlap_secs
+        prune(self.delivered, min(window.frontier, keep_from), window.start)
+        if next_token is None:
+            self.windows.remove(window)
+        else:
+            window.page_token = next_token
 
-    def lock(self) -> None:
-        """Take the source's lock, so two collectors never share a checkpoint."""
-        self._check_writable()
-        try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise self._unwritable(exc) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise CheckpointError(
-                f"source {self.source}: another mimecast-collector holds {self._lock_path}; "
-                "only one process may collect a source at a time"
-            ) from None
-        self._lock_fd = fd
+    def restart_window(self, window: Window) -> None:
+        """Mimecast refused the window's page token: read it again from its frontier.
 
-    def unlock(self) -> None:
-        """Release the lock taken by :meth:`lock`."""
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        Every second before the frontier is complete; the frontier second itself is
+        read again and its delivered copies are recognised by dedup. The frontier never
+        passes the window's end (dates outside the window are not trusted), so the
+        re-read always covers the rest of the window.
+        """
+        window.start = min(window.frontier, window.end)
+        window.page_token = None
+        window.pass_counts = {}
 
-    def load(self) -> Checkpoint | None:
-        """The saved checkpoint, or None when this source never saved one."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise CheckpointError(f"cannot read checkpoint '{self.path}': {exc.strerror}") from None
-        try:
-            return Checkpoint.from_json(raw, self.source)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CheckpointError(
-                f"checkpoint '{self.path}' is corrupt or unreadable ({type(exc).__name__}: "
-                f"{exc}). It was left untouched. Move it aside and run `mimecast-collector "
-                f"checkpoint reset -c CONFIG --source {self.source} --from <ISO time>` to "
-                "start again from a known time"
-            ) from None
+    def finish_pass(self, overlap_secs: int) -> None:
+        """Every window is read: the cursor moves to the pass's end."""
+        if self.target is None or self.windows:
+            raise ValueError("no finished pass to close")
+        self.cursor = self.target
+        prune(self.delivered, self.target - overlap_secs)
+        self.target = self.pass_start = None
+        self.windows = []
 
-    def save(self, checkpoint: Checkpoint) -> None:
-        """Write atomically: temp file, fsync, rename, fsync of the directory."""
-        self._ensure_dir()
-        data = checkpoint.to_json()
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, self.path)
-            self._fsync_dir()
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise CheckpointError(
-                f"cannot write checkpoint '{self.path}': {exc.strerror}"
-            ) from None
 
-    async def asave(self, checkpoint: Checkpoint) -> None:
-        """:meth:`save` off the event loop (fsync blocks)."""
-        await asyncio.to_thread(self.save, checkpoint)
-
-    def delete(self) -> bool:
-        """Remove the checkpoint; True if there was one."""
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            return False
-        self._fsync_dir()
-        return True
-
-    def _ensure_dir(self) -> None:
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise CheckpointError(
-                f"cannot create state_dir '{self.state_dir}': {exc.strerror or exc}"
-            ) from None
-
-    def _check_writable(self) -> None:
-        # At start, a state_dir that cannot be created or written will not fix itself on
-        # a restart: it is a config (deployment) problem, exit code 2, which systemd does
-        # not restart in a loop. The probe matters because an old lock file can still be
-        # opened where no checkpoint could be written (read-only mount, `chattr +i`).
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise ConfigError(
-                f"state_dir: cannot create '{self.state_dir}': {exc.strerror or exc}"
-            ) from None
-        probe = self.state_dir / f".{self.source}.probe.{os.getpid()}"
-        try:
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-            os.unlink(probe)
-        except OSError as exc:
-            raise self._unwritable(exc) from None
-
-    def _unwritable(self, exc: OSError) -> CheckpointError | ConfigError:
-        message = (
-            f"state_dir: cannot write in '{self.state_dir}': {exc.strerror or exc} "
-            "(checkpoints and locks are kept there)"
-        )
-        # A full disk or an I/O error may pass by itself: a runtime failure, restarted.
-        transient = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)
-        return CheckpointError(message) if transient else ConfigError(message)
-
-    def _fsync_dir(self) -> None:
-        fsync_dir(self.state_dir)
+def prune(delivered: Delivered, stop: int, start: int | None = None) -> None:
+    """Forget delivered counts for seconds in [start, stop): no pass reads them again."""
+    for date in [d for d in delivered if d < stop and (start is None or d >= start)]:
+        del delivered[date]

@@ -12,7 +12,7 @@ import orjson
 
 from collector.app import Collector
 from collector.backfill import run_backfill
-from collector.checkpoint import Checkpoint, CheckpointStore
+from collector.checkpoint import Checkpoint
 from collector.config import CollectorConfig, load_config
 from collector.daemon import run_daemon, run_once, with_stop_signals
 from collector.errors import CollectorError, ConfigError
@@ -22,9 +22,10 @@ from collector.logging import configure_logging
 from collector.metrics import MetricsServer
 from collector.progress import backlog_progress
 from collector.retry import RetryPolicy
-from collector.secrets import redact_url, scrub
+from collector.secrets import scrub
 from collector.sinks import SinkContext
-from collector.sources.mimecast.client import MimecastClient
+from collector.sources.mimecast import build_source
+from collector.store import CheckpointStore
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -113,21 +114,15 @@ async def check(path: Path) -> int:
     config = _load(path)
     print(f"config {path}: OK ({len(config.sources)} source(s), {len(config.sinks)} sink(s))")
     healthy = True
-    for name, source in config.sources.items():
-        client = MimecastClient(name, source, retry=RetryPolicy(max_secs=15))
+    for name, source_config in config.sources.items():
+        source = build_source(name, source_config, retry=RetryPolicy(max_secs=15))
         try:
-            now = int(time.time()) - source.lag_secs
-            page = await client.get_logs(now - 3600, now, None, page_size=1)
-            scheme = "API 2.0 OAuth2" if source.auth == "oauth2" else "API 1.0 HMAC"
-            print(
-                f"source {name}: OK ({scheme} to {redact_url(source.base_url)}; get-logs "
-                f"answered with {len(page.clicks)} click log(s) for the last hour)"
-            )
+            print(f"source {name}: OK ({await source.check()})")
         except CollectorError as exc:
             healthy = False
             print(scrub(f"source {name}: FAILED: {exc}"))
         finally:
-            await client.aclose()
+            await source.aclose()
     context = SinkContext(state_dir=config.state_dir)
     for name, sink_config in config.sinks.items():
         sink = sink_config.build(name, context)

@@ -16,8 +16,9 @@ and delivered counts only for seconds that a later pass may read again, i.e.
 from ``min(frontier, end of window - overlap_secs)`` on. Memory is bounded by
 the clicks of the overlap horizon, whatever the backlog.
 
-Admission is pure: :func:`admit_page` decides, :func:`commit` records the
-decision once every sink acknowledged the page. A slice of a catch-up pass
+Admission is pure: :func:`admit_page` decides, and
+:meth:`~collector.checkpoint.Checkpoint.record_page` records the decision once
+every sink acknowledged the page. A slice of a catch-up pass
 (``Window.keep_until``) leaves the clicks of the next slice's seconds alone.
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collector.checkpoint import Delivered, Window
+from collector.checkpoint import Delivered, PageProgress, Window
 from collector.events import ClickLog, Event, content_hash, parse_mimecast_date
 
 
@@ -47,10 +48,13 @@ class Admission:
     moves the frontier, so one wrong date can never make the pass skip the rest."""
     foreign: int = 0
     """Clicks dated in a later slice's range: that slice delivers them."""
-    frontier: int = 0
-    pass_counts: dict[str, int] = field(default_factory=dict)
-    updates: dict[tuple[int, str], int] = field(default_factory=dict)
-    """(date, hash) -> copies delivered once this page is acknowledged."""
+    progress: PageProgress = field(default_factory=lambda: PageProgress(0, {}))
+    """The window's dedup state once these events are acknowledged."""
+
+    @property
+    def frontier(self) -> int:
+        """The window's frontier once these events are acknowledged."""
+        return self.progress.frontier
 
 
 def admit_page(
@@ -60,20 +64,23 @@ def admit_page(
     source: str,
     *,
     horizon: int | None = None,
+    date_field: str = "date",
 ) -> Admission:
     """Decide which clicks of one page of ``window`` are new. Changes nothing.
 
     ``horizon`` is the end of the whole pass (default: the window's end); a click
     dated after it, or before the window's start, is out of the window.
 
-    The returned admission carries the dedup state as it will be once its events
-    are acknowledged; :func:`commit` applies it. Until then the window and the
+    ``date_field`` names the record's date (``date``; ``eventTime`` for some
+    endpoints). The returned admission carries the dedup state as it will be once
+    its events are acknowledged (``progress``). Until then the window and the
     delivered multiset stay as the checkpoint has them, so a concurrent
     checkpoint write (another slice) can never record an unacknowledged page.
     """
-    result = Admission(pass_counts=dict(window.pass_counts))
+    result = Admission(progress=PageProgress(window.frontier, dict(window.pass_counts)))
     dates: dict[str, int] = {}
-    pass_counts, updates, events = result.pass_counts, result.updates, result.events
+    progress = result.progress
+    pass_counts, updates, events = progress.pass_counts, progress.updates, result.events
     keep_until = window.keep_until
     frontier = window.frontier
     earliest = window.start
@@ -83,9 +90,9 @@ def admit_page(
             result.malformed += 1
             continue
         # Inline cache lookup: one dict probe per click on the hot path.
-        date = dates.get(click.get("date"))  # type: ignore[arg-type]
+        date = dates.get(click.get(date_field))  # type: ignore[arg-type]
         if date is None:
-            date = _date_of(click, dates)
+            date = _date_of(click.get(date_field), dates)
         if date is None:
             result.undated += 1
             date = frontier
@@ -114,23 +121,11 @@ def admit_page(
             continue
         updates[key] = seen + 1
         events.append(Event(source, f"{digest}-{seen}", date, click))
-    result.frontier = frontier
+    progress.frontier = frontier
     return result
 
 
-def commit(admission: Admission, window: Window, delivered: Delivered) -> None:
-    """Record an acknowledged page: move the window's frontier and the multiset."""
-    window.frontier = admission.frontier
-    window.pass_counts = admission.pass_counts
-    for (date, digest), count in admission.updates.items():
-        bucket = delivered.get(date)
-        if bucket is None:
-            bucket = delivered[date] = {}
-        bucket[digest] = count
-
-
-def _date_of(click: ClickLog, cache: dict[str, int]) -> int | None:
-    raw = click.get("date")
+def _date_of(raw: object, cache: dict[str, int]) -> int | None:
     if not isinstance(raw, str):
         return None
     date = cache.get(raw)
@@ -140,9 +135,3 @@ def _date_of(click: ClickLog, cache: dict[str, int]) -> int | None:
         except (ValueError, OverflowError, OSError):
             return None
     return date
-
-
-def prune(delivered: Delivered, stop: int, start: int | None = None) -> None:
-    """Forget delivered counts for seconds in [start, stop): no pass reads them again."""
-    for date in [d for d in delivered if d < stop and (start is None or d >= start)]:
-        del delivered[date]

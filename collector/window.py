@@ -4,7 +4,8 @@ A pass reads [start, end] in whole seconds. ``end = now - lag_secs``, frozen
 while paging. The first pass starts ``initial_lookback_secs`` ago; every later
 one starts ``overlap_secs`` before the end of the previous one, so clicks that
 Mimecast published late are read again and caught (dedup drops the rest).
-Mimecast keeps URL logs for 30 days, so no pass starts earlier than that.
+The endpoint keeps records for a limited time (Mimecast: 30 days), so no pass
+starts earlier than that.
 
 A pass longer than ``catchup_slice_secs`` (a collector that was down, a new
 tenant) is cut into up to ``catchup_parallel`` slices read at the same time;
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from collector.checkpoint import Checkpoint, Window
 from collector.errors import CheckpointError
 from collector.events import format_iso
-from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
+from collector.source import PollingSettings
 
 # Stay clear of the retention edge: clicks there may vanish while we page.
 RETENTION_MARGIN_SECS = 600
@@ -33,6 +34,8 @@ class Plan:
 
     windows: list[Window]
     """Empty: nothing new to read yet (the end has not moved past the cursor)."""
+    start: int = 0
+    end: int = 0
     gap: tuple[int, int] | None = None
     """[from, to) of clicks lost to retention because the checkpoint is too old."""
     clamped_lookback: bool = False
@@ -54,7 +57,7 @@ def slice_range(start: int, end: int, count: int) -> list[Window]:
     return windows
 
 
-def catchup_slices(start: int, end: int, config: MimecastSourceConfig) -> list[Window]:
+def catchup_slices(start: int, end: int, config: PollingSettings) -> list[Window]:
     """One window, or several when the pass is longer than ``catchup_slice_secs``."""
     span = end - start
     if config.catchup_parallel <= 1 or span <= config.catchup_slice_secs:
@@ -80,15 +83,13 @@ def check_clock(checkpoint: Checkpoint, now: float) -> None:
         )
 
 
-def plan_next_pass(checkpoint: Checkpoint, config: MimecastSourceConfig, now: float) -> Plan:
-    """Plan the pass a cycle should read next, when none is in progress.
-
-    On the first pass it also fixes ``checkpoint.not_before``, so that later
-    overlaps never reach before the point collection started from. The plan is
-    recorded in ``checkpoint`` (windows, target, pass_start) when there is one.
-    """
+def plan_next_pass(
+    checkpoint: Checkpoint, config: PollingSettings, now: float, retention_secs: int
+) -> Plan:
+    """Plan the pass a cycle should read next, when none is in progress. Pure: the
+    caller begins it (:meth:`Checkpoint.begin_pass`) when it has windows."""
     end = int(now) - config.lag_secs
-    oldest_readable = int(now) - RETENTION_SECS + RETENTION_MARGIN_SECS
+    oldest_readable = int(now) - retention_secs + RETENTION_MARGIN_SECS
     gap = None
     clamped = False
     if checkpoint.cursor is None:
@@ -97,7 +98,6 @@ def plan_next_pass(checkpoint: Checkpoint, config: MimecastSourceConfig, now: fl
             start = end - config.initial_lookback_secs
         clamped = start < oldest_readable
         start = max(start, oldest_readable)
-        checkpoint.not_before = start
         if end < start:
             return Plan([], clamped_lookback=clamped)
     else:
@@ -108,5 +108,4 @@ def plan_next_pass(checkpoint: Checkpoint, config: MimecastSourceConfig, now: fl
         start = checkpoint.cursor - config.overlap_secs
         start = max(start, oldest_readable, checkpoint.not_before or start)
     windows = catchup_slices(start, end, config)
-    checkpoint.windows, checkpoint.target, checkpoint.pass_start = windows, end, start
-    return Plan(windows, gap=gap, clamped_lookback=clamped)
+    return Plan(windows, start, end, gap=gap, clamped_lookback=clamped)

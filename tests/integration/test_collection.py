@@ -11,10 +11,11 @@ import pytest
 import structlog
 
 from collector.app import Collector
-from collector.checkpoint import Checkpoint, CheckpointStore
+from collector.checkpoint import Checkpoint
 from collector.daemon import run_daemon
 from collector.errors import MimecastApiError
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
+from collector.store import CheckpointStore
 
 from .conftest import collect_once, multiset, parse, read_lines, settings
 

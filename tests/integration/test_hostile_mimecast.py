@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from collector.checkpoint import Checkpoint, CheckpointStore
+from collector.checkpoint import Checkpoint
 from collector.errors import (
     BackpressureTooLongError,
     CheckpointError,
@@ -27,6 +27,7 @@ from collector.errors import (
 from collector.events import parse_mimecast_date
 from collector.httpserver import Response
 from collector.simulator.envelope import json_response
+from collector.store import CheckpointStore
 
 from .conftest import cli, collect_once, multiset, parse, read_lines, settings, write_toml
 from .hostile_mimecast import Call, RawMimecast, ScriptedMimecast, click, page, token_rejected

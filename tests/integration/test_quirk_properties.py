@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.app import Collector
-from collector.checkpoint import CheckpointStore
 from collector.daemon import run_daemon, run_once
 from collector.errors import PaginationLoopError
 from collector.events import parse_mimecast_date
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
 from collector.simulator.faults import QuotaConfig
+from collector.store import CheckpointStore
 
 from .conftest import collect_once, multiset, parse, read_lines
 from .conftest import settings as make_settings
@@ -139,6 +139,7 @@ def assert_checkpoint_behind_sink(tmp_path: Path, dataset: ClickDataset, out: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120 + 30 * EXAMPLES)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

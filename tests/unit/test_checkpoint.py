@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.checkpoint import Checkpoint, CheckpointStore, Window
+from collector.checkpoint import Checkpoint, Window
 from collector.errors import CheckpointError
+from collector.store import CheckpointStore
 
 
 def sample() -> Checkpoint:

@@ -111,7 +111,7 @@ def make_client(
 async def test_request_body_and_page() -> None:
     recorder = Recorder([page([CLICK], "tok-2")])
     client = make_client(recorder, [])
-    result = await client.get_logs(1741079564, 1741083164, "tok-1")
+    result = await client.fetch(1741079564, 1741083164, "tok-1")
     body = orjson.loads(recorder.requests[0].content)
     assert body == {
         "meta": {"pagination": {"pageSize": 500, "pageToken": "tok-1"}},
@@ -126,7 +126,7 @@ async def test_request_body_and_page() -> None:
         ],
     }
     assert recorder.requests[0].headers["Authorization"] == "Bearer tok1"
-    assert result.clicks == [CLICK]
+    assert result.records == [CLICK]
     assert result.next_token == "tok-2"
 
 
@@ -137,7 +137,7 @@ async def test_429_waits_at_least_rate_limit_reset() -> None:
     recorder = Recorder([limited, page([CLICK])])
     waits: list[float] = []
     client = make_client(recorder, waits)
-    await client.get_logs(0, 10, None)
+    await client.fetch(0, 10, None)
     assert len(recorder.requests) == 2
     assert len(waits) == 1
     assert 1.5 <= waits[0] <= 1.5 + 0.2
@@ -158,8 +158,8 @@ async def test_429_detail_body_is_rate_limited_and_retried() -> None:
     recorder = Recorder([limited, limited, page([CLICK])])
     waits: list[float] = []
     client = make_client(recorder, waits)
-    result = await client.get_logs(0, 10, None)
-    assert result.clicks == [CLICK]
+    result = await client.fetch(0, 10, None)
+    assert result.records == [CLICK]
     assert len(waits) == 2
     # No header: the gate's backoff, its lower half fixed (never a retry storm): 1 s
     # then 2 s ceilings, plus the retry's small jitter on top of the gate's wait.
@@ -170,7 +170,7 @@ async def test_429_detail_body_is_rate_limited_and_retried() -> None:
 async def test_5xx_is_retried(status: int) -> None:
     recorder = Recorder([httpx.Response(status, text="<html>oops</html>"), page([CLICK])])
     waits: list[float] = []
-    await make_client(recorder, waits).get_logs(0, 10, None)
+    await make_client(recorder, waits).fetch(0, 10, None)
     assert len(recorder.requests) == 2 and len(waits) == 1
 
 
@@ -190,7 +190,7 @@ async def test_permanent_errors_are_not_retried(
     recorder = Recorder([answer, page([CLICK])])
     waits: list[float] = []
     with pytest.raises(error) as info:
-        await make_client(recorder, waits).get_logs(0, 10, None)
+        await make_client(recorder, waits).fetch(0, 10, None)
     assert len(recorder.requests) == 1
     assert waits == []
     assert "err_" in str(info.value)
@@ -199,7 +199,7 @@ async def test_permanent_errors_are_not_retried(
 async def test_binding_expired_says_what_to_do() -> None:
     recorder = Recorder([fail("err_xdk_binding_expired", False, 418)])
     with pytest.raises(BindingExpiredError) as info:
-        await make_client(recorder, [], auth="hmac").get_logs(0, 10, None)
+        await make_client(recorder, [], auth="hmac").fetch(0, 10, None)
     message = str(info.value)
     assert message.startswith("API 1.0 key binding expired")
     assert "Never Expires" in message and "oauth2" in message
@@ -208,7 +208,7 @@ async def test_binding_expired_says_what_to_do() -> None:
 async def test_418_under_oauth2_does_not_talk_about_api_1_keys() -> None:
     recorder = Recorder([fail("err_xdk_binding_expired", False, 418)])
     with pytest.raises(BindingExpiredError) as info:
-        await make_client(recorder, []).get_logs(0, 10, None)
+        await make_client(recorder, []).fetch(0, 10, None)
     message = str(info.value)
     assert "API 1.0 key binding expired" not in message
     assert "base_url" in message and "api.services.mimecast.com" in message
@@ -218,7 +218,7 @@ async def test_401_refreshes_the_token_once() -> None:
     unauthorized = fail("err_xdk_client_unauthorized", False, 401)
     recorder = Recorder([unauthorized, page([CLICK])])
     client = make_client(recorder, [])
-    await client.get_logs(0, 10, None)
+    await client.fetch(0, 10, None)
     assert recorder.token_requests == 2
     assert [r.headers["Authorization"] for r in recorder.requests] == ["Bearer tok1", "Bearer tok2"]
 
@@ -228,14 +228,14 @@ async def test_second_401_is_an_auth_error_without_retry() -> None:
     recorder = Recorder([unauthorized, unauthorized, page([CLICK])])
     waits: list[float] = []
     with pytest.raises(AuthError, match="err_xdk_client_unauthorized"):
-        await make_client(recorder, waits).get_logs(0, 10, None)
+        await make_client(recorder, waits).fetch(0, 10, None)
     assert len(recorder.requests) == 2 and waits == []
 
 
 async def test_hmac_401_is_not_retried_and_each_request_gets_a_new_id() -> None:
     recorder = Recorder([httpx.Response(503), fail("err_xdk_invalid_signature", False, 401)])
     with pytest.raises(AuthError, match="err_xdk_invalid_signature"):
-        await make_client(recorder, [], auth="hmac").get_logs(0, 10, None)
+        await make_client(recorder, [], auth="hmac").fetch(0, 10, None)
     ids = [r.headers["x-mc-req-id"] for r in recorder.requests]
     assert len(ids) == 2 and ids[0] != ids[1]
     assert all(r.headers["Authorization"].startswith("MC acc:") for r in recorder.requests)
@@ -244,14 +244,14 @@ async def test_hmac_401_is_not_retried_and_each_request_gets_a_new_id() -> None:
 async def test_retryable_fail_in_a_200_is_retried() -> None:
     recorder = Recorder([fail("err_xdk_temporarily_unavailable", True), page([CLICK])])
     waits: list[float] = []
-    await make_client(recorder, waits).get_logs(0, 10, None)
+    await make_client(recorder, waits).fetch(0, 10, None)
     assert len(recorder.requests) == 2 and len(waits) == 1
 
 
 async def test_meta_status_failure_in_a_200() -> None:
     body = {"meta": {"status": 500}, "data": [], "fail": []}
     recorder = Recorder([httpx.Response(200, json=body), page([CLICK])])
-    await make_client(recorder, []).get_logs(0, 10, None)
+    await make_client(recorder, []).fetch(0, 10, None)
     assert len(recorder.requests) == 2
 
 
@@ -272,22 +272,22 @@ Failure = Callable[[], httpx.Response | Exception]
 async def test_transport_failures_and_bad_bodies_are_retried(failure: Failure) -> None:
     recorder = Recorder([failure(), page([CLICK])])
     waits: list[float] = []
-    result = await make_client(recorder, waits).get_logs(0, 10, None)
-    assert result.clicks == [CLICK] and len(waits) == 1
+    result = await make_client(recorder, waits).fetch(0, 10, None)
+    assert result.records == [CLICK] and len(waits) == 1
 
 
 async def test_rejected_page_token() -> None:
     answer = fail("err_validation_invalid_page_token", False, 200, "pageToken")
     recorder = Recorder([answer])
     with pytest.raises(PageTokenRejectedError):
-        await make_client(recorder, []).get_logs(0, 10, "stale")
+        await make_client(recorder, []).fetch(0, 10, "stale")
 
 
 async def test_budget_is_respected() -> None:
     recorder = Recorder([httpx.Response(503)] * 50)
     waits: list[float] = []
     with pytest.raises(TransientSourceError):
-        await make_client(recorder, waits, budget=20).get_logs(0, 10, None)
+        await make_client(recorder, waits, budget=20).fetch(0, 10, None)
     assert sum(waits) <= 20
     assert len(recorder.requests) == len(waits) + 1
 
@@ -297,7 +297,7 @@ async def test_429_longer_than_the_budget_fails_at_once() -> None:
     recorder = Recorder([limited, page([CLICK])])
     waits: list[float] = []
     with pytest.raises(RateLimitedError):
-        await make_client(recorder, waits, budget=60).get_logs(0, 10, None)
+        await make_client(recorder, waits, budget=60).fetch(0, 10, None)
     assert waits == []
 
 
@@ -308,5 +308,5 @@ async def test_empty_data_variant_is_an_empty_page() -> None:
         "fail": [],
     }
     recorder = Recorder([httpx.Response(200, json=body)])
-    result = await make_client(recorder, []).get_logs(0, 10, "x")
-    assert result.clicks == [] and result.next_token == "next"
+    result = await make_client(recorder, []).fetch(0, 10, "x")
+    assert result.records == [] and result.next_token == "next"

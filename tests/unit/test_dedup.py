@@ -8,8 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.checkpoint import Checkpoint, Window
-from collector.dedup import admit_page, commit, prune
+from collector.checkpoint import Checkpoint, Window, prune
+from collector.dedup import Admission, admit_page
 from collector.events import content_hash, format_mimecast_date
 from collector.window import slice_range
 
@@ -20,6 +20,12 @@ def click(date: int, user: str = "a", url: str = "u") -> dict[str, object]:
 
 def canon(data: object) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def commit(admission: Admission, window: Window, delivered: dict[int, dict[str, int]]) -> None:
+    """Record an acknowledged page with the checkpoint's own transition (pruning nothing)."""
+    checkpoint = Checkpoint("s", target=window.end, windows=[window], delivered=delivered)
+    checkpoint.record_page(window, admission.progress, "more", overlap_secs=10**9)
 
 
 def admit_and_commit(

@@ -6,7 +6,7 @@ import itertools
 
 from collector.checkpoint import Checkpoint
 from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
-from collector.window import RETENTION_MARGIN_SECS, plan_next_pass, slice_range
+from collector.window import RETENTION_MARGIN_SECS, Plan, plan_next_pass, slice_range
 
 NOW = 1_750_000_000
 
@@ -16,9 +16,17 @@ def config(**overrides: object) -> MimecastSourceConfig:
     return MimecastSourceConfig.model_validate(settings)
 
 
+def begin(checkpoint: Checkpoint, settings: MimecastSourceConfig, now: int) -> Plan:
+    """Plan the next pass, and begin it as a cycle does when there is one."""
+    planned = plan_next_pass(checkpoint, settings, now, RETENTION_SECS)
+    if planned.windows:
+        checkpoint.begin_pass(planned.windows, planned.start, planned.end)
+    return planned
+
+
 def test_first_pass_uses_initial_lookback_and_lag() -> None:
     checkpoint = Checkpoint("s")
-    plan = plan_next_pass(checkpoint, config(initial_lookback_secs=3600, lag_secs=60), NOW)
+    plan = begin(checkpoint, config(initial_lookback_secs=3600, lag_secs=60), NOW)
     assert [(w.start, w.end) for w in plan.windows] == [(NOW - 60 - 3600, NOW - 60)]
     assert checkpoint.not_before == NOW - 60 - 3600
     assert (checkpoint.pass_start, checkpoint.target) == (NOW - 3660, NOW - 60)
@@ -27,29 +35,29 @@ def test_first_pass_uses_initial_lookback_and_lag() -> None:
 
 
 def test_first_pass_is_clamped_to_retention() -> None:
-    plan = plan_next_pass(Checkpoint("s"), config(initial_lookback_secs=90 * 86400), NOW)
+    plan = begin(Checkpoint("s"), config(initial_lookback_secs=90 * 86400), NOW)
     assert plan.windows[0].start == NOW - RETENTION_SECS + RETENTION_MARGIN_SECS
     assert plan.clamped_lookback
 
 
 def test_next_pass_overlaps_but_never_before_not_before() -> None:
     cfg = config(overlap_secs=900, lag_secs=0)
-    plan = plan_next_pass(Checkpoint("s", cursor=NOW - 300, not_before=NOW - 1000), cfg, NOW)
+    plan = begin(Checkpoint("s", cursor=NOW - 300, not_before=NOW - 1000), cfg, NOW)
     assert [(w.start, w.end) for w in plan.windows] == [(NOW - 1000, NOW)]
-    plan = plan_next_pass(Checkpoint("s", cursor=NOW - 300, not_before=NOW - 5000), cfg, NOW)
+    plan = begin(Checkpoint("s", cursor=NOW - 300, not_before=NOW - 5000), cfg, NOW)
     assert plan.windows[0].start == NOW - 1200
 
 
 def test_nothing_to_read_until_the_end_moves_past_the_cursor() -> None:
     checkpoint = Checkpoint("s", cursor=NOW - 60)
-    assert plan_next_pass(checkpoint, config(lag_secs=60), NOW).windows == []
+    assert begin(checkpoint, config(lag_secs=60), NOW).windows == []
     assert checkpoint.target is None
-    assert plan_next_pass(checkpoint, config(lag_secs=60), NOW + 1).windows != []
+    assert begin(checkpoint, config(lag_secs=60), NOW + 1).windows != []
 
 
 def test_checkpoint_older_than_retention_reports_the_gap() -> None:
     cursor = NOW - 40 * 86400
-    plan = plan_next_pass(Checkpoint("s", cursor=cursor), config(), NOW)
+    plan = begin(Checkpoint("s", cursor=cursor), config(), NOW)
     oldest = NOW - RETENTION_SECS + RETENTION_MARGIN_SECS
     assert plan.gap == (cursor, oldest)
     assert plan.windows[0].start == oldest
@@ -57,11 +65,11 @@ def test_checkpoint_older_than_retention_reports_the_gap() -> None:
 
 def test_a_long_pass_is_sliced_and_a_short_one_is_not() -> None:
     cfg = config(catchup_slice_secs=3600, catchup_parallel=4, lag_secs=0)
-    short = plan_next_pass(Checkpoint("s", cursor=NOW - 1800), cfg, NOW)
+    short = begin(Checkpoint("s", cursor=NOW - 1800), cfg, NOW)
     assert len(short.windows) == 1
-    long = plan_next_pass(Checkpoint("s", cursor=NOW - 10 * 3600), cfg, NOW)
+    long = begin(Checkpoint("s", cursor=NOW - 10 * 3600), cfg, NOW)
     assert len(long.windows) == 4
-    single = plan_next_pass(
+    single = begin(
         Checkpoint("s", cursor=NOW - 10 * 3600), config(catchup_parallel=1, lag_secs=0), NOW
     )
     assert len(single.windows) == 1
@@ -82,7 +90,7 @@ def test_slices_partition_the_range_without_sharing_a_second() -> None:
 
 def test_progress_counts_every_slice() -> None:
     checkpoint = Checkpoint("s", cursor=NOW - 4000)
-    plan_next_pass(checkpoint, config(catchup_slice_secs=600, lag_secs=0, overlap_secs=0), NOW)
+    begin(checkpoint, config(catchup_slice_secs=600, lag_secs=0, overlap_secs=0), NOW)
     assert checkpoint.progress() < 0.01
     for window in checkpoint.windows:
         window.frontier = window.last_second

@@ -1,7 +1,9 @@
 """HTTP client for ``POST /api/ttp/url/get-logs``: one request in, one page out.
 
+It is the engine's :class:`~collector.source.Source` for Mimecast URL clicks.
+
 It authenticates (API 2.0 bearer token or API 1.0 HMAC), sends the window and
-page token, and turns every answer into either a :class:`LogsPage` or one of the
+page token, and turns every answer into either a :class:`~collector.source.Page` or one of the
 errors in :mod:`collector.errors`. Whether to try again is left to the retry
 policy, which sees only the error type.
 """
@@ -13,7 +15,6 @@ import hashlib
 import random
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -30,11 +31,13 @@ from collector.errors import (
     ResponseTooLargeError,
     TransientSourceError,
 )
-from collector.events import ClickLog, format_mimecast_date
+from collector.events import format_mimecast_date
 from collector.net import client_ssl_context
 from collector.retry import RetryPolicy
+from collector.secrets import redact_url
+from collector.source import EndpointFacts, Page
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
-from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
 from collector.sources.mimecast.pacer import QuotaPacer
 from collector.sources.mimecast.responses import (
     OAUTH2_418_ADVICE,
@@ -45,21 +48,15 @@ from collector.sources.mimecast.responses import (
 from collector.stats import SourceStats
 
 LOGS_PATH = "/api/ttp/url/get-logs"
+URL_CLICKS = EndpointFacts(kind="url", retention_secs=RETENTION_SECS, date_field="date")
 
 _ids = random.Random()
 
 
-@dataclass(frozen=True, slots=True)
-class LogsPage:
-    """One page of click logs as Mimecast returned it."""
-
-    clicks: list[ClickLog]
-    next_token: str | None
-    request_id: str
-
-
 class MimecastClient:
     """Reads pages of URL Protection click logs from one Mimecast tenant."""
+
+    facts = URL_CLICKS
 
     def __init__(
         self,
@@ -74,6 +71,7 @@ class MimecastClient:
         self.name = name
         self._config = config
         self._pacer = pacer or QuotaPacer(endpoint=f"mimecast/{name}")
+        self.gate = self._pacer.gate
         self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
         self.stats = stats or SourceStats()
         self._http = httpx.AsyncClient(
@@ -104,9 +102,9 @@ class MimecastClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def get_logs(
+    async def fetch(
         self, window_from: int, window_to: int, page_token: str | None, page_size: int | None = None
-    ) -> LogsPage:
+    ) -> Page:
         """Fetch one page of the window [window_from, window_to] (epoch seconds).
 
         Retries what is worth retrying, within ``retry_max_secs``; raises the last
@@ -125,6 +123,16 @@ class MimecastClient:
             on_retry=count_retry,
         )
 
+    async def check(self) -> str:
+        """Authenticate and ask for one click of the last hour (``check``)."""
+        now = int(time.time()) - self._config.lag_secs
+        page = await self.fetch(now - 3600, now, None, page_size=1)
+        scheme = "API 2.0 OAuth2" if self._config.auth == "oauth2" else "API 1.0 HMAC"
+        return (
+            f"{scheme} to {redact_url(self._config.base_url)}; get-logs answered with "
+            f"{len(page.records)} click log(s) for the last hour"
+        )
+
     def _request_body(
         self, window_from: int, window_to: int, page_token: str | None, page_size: int | None
     ) -> bytes:
@@ -140,7 +148,7 @@ class MimecastClient:
         }
         return orjson.dumps({"meta": {"pagination": pagination}, "data": [query]})
 
-    async def _attempt(self, body: bytes, has_token: bool) -> LogsPage:
+    async def _attempt(self, body: bytes, has_token: bool) -> Page:
         answer, request_id, bearer = await self._send(body)
         if answer.status_code == 401 and self._tokens is not None:
             # The token may have been revoked or expired early: fetch a new one, once.
@@ -172,7 +180,7 @@ class MimecastClient:
             self.stats.requests["error"] += 1
             raise
         self.stats.requests["ok"] += 1
-        return LogsPage(clicks, next_token, request_id)
+        return Page(clicks, next_token, request_id)
 
     async def _send(self, body: bytes) -> tuple[Answer, str, str]:
         """Send one request; (the whole answer, its request id, the bearer token used)."""

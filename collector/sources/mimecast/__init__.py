@@ -1,0 +1,32 @@
+"""Mimecast's TTP URL logs endpoint, behind the engine's Source seam.
+
+Everything Mimecast-specific lives in this package: authentication (OAuth2, HMAC),
+request bodies, answers and errors, the quota pacer, and the config model. The rest
+of the collector sees a :class:`~collector.source.Source`, built by :func:`build_source`.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from collector.retry import RetryPolicy
+from collector.source import Source
+from collector.sources.mimecast.client import MimecastClient, credential_key
+from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.pacer import PacerRegistry
+
+__all__ = ["MimecastSourceConfig", "PacerRegistry", "build_source"]
+
+
+def build_source(
+    name: str,
+    config: MimecastSourceConfig,
+    *,
+    pacers: PacerRegistry | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+) -> Source:
+    """The source of ``[sources.<name>]``; sources sharing a credential share ``pacers``'
+    pacer and 429 gate."""
+    pacer = pacers.for_credential(credential_key(config), name) if pacers else None
+    return MimecastClient(name, config, transport=transport, pacer=pacer, retry=retry)
