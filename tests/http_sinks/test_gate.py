@@ -9,6 +9,7 @@ the wire excepted), and every event must be delivered exactly once in the end.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from typing import Any
 
@@ -16,12 +17,13 @@ import pytest
 
 from collector.errors import SinkError
 from collector.events import Event
-from collector.httpserver import Response
+from collector.httpserver import Request, Response
 from collector.simulator.envelope import json_response
 
 from .bulk_emulator import BulkEmulator, es_error
 from .hec_emulator import Fault, HecEmulator
 from .helpers import events, gate_crossings, missing_and_doubled
+from .local_server import LocalServer
 from .receiver import Receiver
 
 PAGES = 4
@@ -219,3 +221,37 @@ async def test_a_wait_longer_than_the_budget_fails_the_page_at_once(
         await asyncio.wait_for(sink.send(events(1, start=3)), 3)
     assert len(target.requests) == 1
     assert target.events == []
+
+
+async def test_a_success_arriving_while_the_gate_is_closed_does_not_open_it(
+    servers: list[LocalServer], make_sink: Any
+) -> None:
+    arrivals: list[tuple[int, float]] = []
+
+    async def answer(request: Request) -> Response:
+        number = len(arrivals)
+        arrivals.append((number, time.monotonic()))
+        if number == 0:  # on the wire before the refusal, answered after it
+            await asyncio.sleep(0.3)
+            return Response(200)
+        if number == 1:
+            return Response(503, b"busy", "text/plain", [("Retry-After", "1")])
+        return Response(200)
+
+    server = LocalServer(answer)
+    await server.start()
+    servers.append(server)
+    sink = await make_sink({"type": "http", "endpoint": server.url + "/in", **SINK_OPTIONS})
+    slow = asyncio.create_task(sink.send(events(1)))
+    await asyncio.sleep(0.1)
+    # Refused, then retried once the gate opens.
+    refused = asyncio.create_task(sink.send(events(1, start=1)))
+    await slow
+    assert len(arrivals) == 2  # the 200 came back while the gate was closed
+    await sink.send(events(1, start=2))
+    await refused
+    refused_at = arrivals[1][1]
+    assert arrivals[0][1] < refused_at
+    # The 200 came back 0.2 s into the refusal's second; nothing followed before it ended.
+    assert all(arrived >= refused_at + 1.0 for _, arrived in arrivals[2:])
+    assert len(arrivals) == 4
