@@ -16,7 +16,7 @@ from collector.gate import BackpressureGate
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
 from collector.sinks.http.batching import BatchResult, BatchSender, Item
-from collector.sinks.http.client import HttpClient, is_refusal
+from collector.sinks.http.client import HttpClient, refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import DeadLetterStore, dead_letter_directory
 
@@ -93,7 +93,7 @@ class HttpSinkBase:
             headers=self.headers(),
             gate=self.gate,
             budget_secs=self._retry.max_secs,
-            refusal=self.is_refusal,
+            refusal=self.refusal_of,
             transport=self._transport,
         )
         self._sender = BatchSender(
@@ -137,9 +137,9 @@ class HttpSinkBase:
         """Headers of every request (authorization, content type)."""
         return {}
 
-    def is_refusal(self, reply: Reply) -> bool:
-        """Whether ``reply`` refuses for the whole receiver, closing the gate (429, 503)."""
-        return is_refusal(reply)
+    def refusal_of(self, reply: Reply) -> str | None:
+        """How ``reply`` refuses for the whole receiver, closing the gate (429, 503)."""
+        return refusal_of(reply)
 
     def encode(self, event: Event) -> bytes:
         """One event as this sink sends it; called once per event per page."""

@@ -44,13 +44,14 @@ from collector.sinks.http.common import (
     where,
 )
 
-RefusalCheck = Callable[[Reply], bool]
-"""Whether an answer refuses the request for the whole endpoint (closes the gate)."""
+RefusalCheck = Callable[[Reply], str | None]
+"""How an answer refuses for the whole endpoint (closing the gate), e.g. ``HTTP 429``;
+None when it does not."""
 
 
-def is_refusal(reply: Reply) -> bool:
+def refusal_of(reply: Reply) -> str | None:
     """The usual rule: 429 (throttled) and 503 (shedding load) speak for the endpoint."""
-    return reply.status in REFUSAL_STATUSES
+    return f"HTTP {reply.status}" if reply.status in REFUSAL_STATUSES else None
 
 
 class HttpClient:
@@ -63,7 +64,7 @@ class HttpClient:
         gate: the sink's backpressure gate; every request waits there before it is sent.
         budget_secs: the longest wait at the gate (``retry_max_secs``); a receiver
             that asks for more fails the request at once.
-        refusal: which answers close the gate (default: :func:`is_refusal`).
+        refusal: which answers close the gate (default: :func:`refusal_of`).
         transport: an httpx transport to use instead of the network (tests).
     """
 
@@ -75,7 +76,7 @@ class HttpClient:
         headers: Mapping[str, str],
         gate: BackpressureGate | None = None,
         budget_secs: float | None = None,
-        refusal: RefusalCheck = is_refusal,
+        refusal: RefusalCheck = refusal_of,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.sink = sink
@@ -188,20 +189,25 @@ class HttpClient:
 
     def _judge(self, reply: Reply, url: str) -> Reply:
         """Close the gate on a refusal, reset its backoff on an acceptance."""
-        if not self._refusal(reply):
+        refusal = self._refusal(reply)
+        if refusal is None:
             if 200 <= reply.status < 300:
                 self.gate.passed()
             return reply
-        asked = parse_retry_after(reply.headers.get("retry-after"))
+        header = reply.headers.get("retry-after")
+        asked = parse_retry_after(header)
         wait = self.gate.close(asked)
         if wait > self._budget:
-            said = f"Retry-After: {reply.headers.get('retry-after')}" if asked else "backoff"
+            # Not waited out: the page fails now rather than after a wait it cannot afford.
+            if asked:
+                why = f"answered {refusal} and asked to wait {describe_secs(wait)}"
+                why += f" (Retry-After: {header})"
+            else:
+                why = f"keeps refusing requests ({refusal}): its backoff is {describe_secs(wait)}"
             raise SinkError(
                 self.sink,
-                f"{where(url)} answered HTTP {reply.status} and asked to wait "
-                f"{describe_secs(wait)} ({said}), longer than the retry budget "
-                f"(retry_max_secs = {self._budget:g}); the page is not delivered and the "
-                "checkpoint is unchanged",
+                f"{where(url)} {why}, longer than the retry budget (retry_max_secs = "
+                f"{self._budget:g}); the page is not delivered and the checkpoint is unchanged",
             )
         return dataclasses.replace(reply, refused_for=wait)
 

@@ -10,8 +10,7 @@ The body is NDJSON (action line, document line, each ending in ``\\n``, the last
 too), gzipped, with ``filter_path`` so that the answer holds only what is read:
 
 - items 2xx and 409: stored (409s are counted in :attr:`ElasticsearchSink.already_stored`);
-- items 429 and 5xx, and 401/403 (a blocked index): retried alone; an item 429
-  also closes the sink's gate, like a whole request 429 (:meth:`~ElasticsearchSink.is_refusal`);
+- items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
 - other 4xx items (mapping errors): dead-lettered with the error type and reason;
 - a whole request 413: split in two; 429/5xx: retried; 401/403: fails at once.
 """
@@ -34,7 +33,7 @@ from collector.secrets import register_secret, scrub
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
-from collector.sinks.http.client import is_refusal
+from collector.sinks.http.client import refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply, is_retryable_status
 from collector.sinks.http.dead_letter import Rejection
 from collector.sinks.http.ecs import timestamp, to_ecs
@@ -195,17 +194,18 @@ class ElasticsearchSink(HttpSinkBase):
                 f"the credentials may not write to {self.config.index!r} (create_doc privilege)",
             )
 
-    def is_refusal(self, reply: Reply) -> bool:
+    def refusal_of(self, reply: Reply) -> str | None:
         """429 and 503, and a 200 bulk answer with any item 429.
 
-        An item 429 is a full write queue: the cluster sheds load for everyone, so the
-        whole sink backs off (the gate closes), as for a whole request 429.
+        An item 429 is a full write queue: the cluster sheds load for every client, so
+        the whole sink backs off (the gate closes), as for a request 429.
         """
-        if is_refusal(reply) or reply.status != 200 or b"429" not in reply.body:
-            return is_refusal(reply)  # the cheap test first: most answers hold no 429
+        if reply.status != 200 or b"429" not in reply.body:
+            return refusal_of(reply)  # the cheap test first: most answers hold no 429
         answer = reply.json()
         items = answer.get("items") if isinstance(answer, dict) else None
-        return isinstance(items, list) and any(_status(entry) == 429 for entry in items)
+        full = isinstance(items, list) and any(_status(entry) == 429 for entry in items)
+        return "bulk items answered 429" if full else None
 
     async def _post(self, batch: list[Item], body: bytes) -> BatchResult:
         reply = await self.http.request("POST", self._url, body=body, params=self._params)
@@ -251,8 +251,7 @@ class ElasticsearchSink(HttpSinkBase):
                 self.name,
                 f"{len(result.retry)} of {len(batch)} bulk items answered {status} "
                 f"{error_type}: {reason}; retrying those alone",
-                # Set when an item 429 closed the gate: the retry waits for it to open.
-                retry_after_secs=reply.refused_for,
+                retry_after_secs=reply.refused_for,  # an item 429 closed the gate: wait for it
             )
         return result
 
