@@ -9,6 +9,7 @@ the wire excepted), and every event must be delivered exactly once in the end.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -255,3 +256,30 @@ async def test_a_success_arriving_while_the_gate_is_closed_does_not_open_it(
     # The 200 came back 0.2 s into the refusal's second; nothing followed before it ended.
     assert all(arrived >= refused_at + 1.0 for _, arrived in arrivals[2:])
     assert len(arrivals) == 4
+
+
+async def test_a_backoff_longer_than_the_budget_names_what_refused(
+    bulk: Any, make_sink: Any
+) -> None:
+    emulator: BulkEmulator = await bulk()
+    page = events(3)
+    emulator.fail_item(page[1].event_id, 429, "es_rejected_execution_exception", "queue full")
+    sink = await make_sink(
+        {
+            **es_options(emulator),
+            "retry_initial_backoff_secs": 8,
+            "retry_max_backoff_secs": 8,
+            "retry_max_secs": 2,
+        }
+    )
+    with pytest.raises(SinkError) as raised:
+        await asyncio.wait_for(sink.send(page), 3)
+    assert re.fullmatch(
+        rf"sink out: {emulator.url}/logs-mimecast\.ttp_url-default/_bulk keeps refusing "
+        r"requests \(bulk items answered 429\): its backoff is [4-8]\.\d s, longer than the "
+        r"retry budget \(retry_max_secs = 2\); the page is not delivered and the checkpoint "
+        r"is unchanged",
+        str(raised.value),
+    )
+    assert sink.stats.backpressure.closures == 1
+    assert len(emulator.log) == 1
