@@ -78,7 +78,7 @@ def certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | 
 
 
 # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
-_NAME_MISMATCH_CODES = frozenset({62, 64})
+NAME_MISMATCH_CODES = frozenset({62, 64})
 
 
 def certificate_advice(failure: ssl.SSLCertVerificationError, ca_hint: str) -> str:
@@ -88,7 +88,7 @@ def certificate_advice(failure: ssl.SSLCertVerificationError, ca_hint: str) -> s
     name in the URL. ``ca_hint`` is the advice for an unknown issuer.
     """
     message = failure.verify_message or str(failure)
-    if failure.verify_code in _NAME_MISMATCH_CODES or "mismatch" in message.lower():
+    if failure.verify_code in NAME_MISMATCH_CODES or "mismatch" in message.lower():
         return (
             f"{message}; the certificate is not issued for the host in the URL: use the "
             "host name the certificate names (not an IP address or an alias)"

@@ -17,13 +17,15 @@ What it does the way Elasticsearch 8 does:
 - ``GET /``, ``GET /_cluster/health``, ``POST /_security/user/_has_privileges``.
 
 Faults: whole requests (:meth:`BulkEmulator.fail_next`) and single items by ``_id``
-(:meth:`BulkEmulator.fail_item`).
+(:meth:`BulkEmulator.fail_item`). Every bulk request's arrival time is recorded
+(``Logged.arrived``).
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,10 @@ class Logged:
     size: int
     headers: dict[str, str]
     body: bytes
+    arrived: float = 0.0
+    """``time.monotonic()`` when the whole request had arrived."""
+    retry_after: str | None = None
+    """The ``Retry-After`` answered, if any."""
 
 
 def es_error(status: int, kind: str, reason: str) -> dict[str, Any]:
@@ -78,7 +84,7 @@ class BulkEmulator:
         self.indices: dict[str, dict[str, Any]] = {}
         self.mappings: dict[str, dict[str, str]] = {}
         self.log: list[Logged] = []
-        self.faults: deque[Response] = deque()
+        self.faults: deque[Response | None] = deque()
         self.item_faults: dict[str, deque[tuple[int, str, str]]] = {}
         self.drop_after_store = 0
         """Requests still to be processed in full and then left unanswered."""
@@ -91,8 +97,11 @@ class BulkEmulator:
         """Base URL for the sink's ``endpoint``."""
         return self.server.url
 
-    def fail_next(self, response: Response, count: int = 1) -> None:
-        """Answer the next ``count`` bulk requests with ``response`` (:func:`dropped`: none)."""
+    def fail_next(self, response: Response | None, count: int = 1) -> None:
+        """Answer the next ``count`` bulk requests with ``response`` (:func:`dropped`: none).
+
+        None answers as usual: a gap in a schedule of faults.
+        """
         self.faults.extend([response] * count)
 
     def fail_item(self, doc_id: str, status: int, kind: str, reason: str, count: int = 1) -> None:
@@ -151,8 +160,8 @@ class BulkEmulator:
         body = request.decoded_body()
         if len(body) > self.max_content_length:
             return self._log(request, Response(413, b"", "text/plain"), [], [], len(body))
-        if self.faults:
-            fault = self.faults.popleft()
+        fault = self.faults.popleft() if self.faults else None
+        if fault is not None:
             return self._log(request, fault, [], [], len(body))
         if body and not body.endswith(b"\n"):
             reason = "The bulk request must be terminated by a newline [\\n]"
@@ -237,10 +246,21 @@ class BulkEmulator:
     def _log(
         self, request: Request, response: Response, ids: list[str], statuses: list[int], size: int
     ) -> Response:
+        arrived = time.monotonic()
         status = status_of(response)
         body = request.decoded_body()
+        retry_after = next((v for k, v in response.headers if k.lower() == "retry-after"), None)
         entry = Logged(
-            request.path, request.query, status, ids, statuses, size, request.headers, body
+            request.path,
+            request.query,
+            status,
+            ids,
+            statuses,
+            size,
+            request.headers,
+            body,
+            arrived,
+            retry_after,
         )
         self.log.append(entry)
         return response

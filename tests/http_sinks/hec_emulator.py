@@ -19,7 +19,9 @@ What it does the way Splunk does:
   indexer, so an ack poll routed to the wrong indexer answers about someone else's ids.
 - ``/services/collector/health``: 200 code 17, or 503 code 18 when ``healthy`` is off.
 
-Faults for ``/event`` requests are scheduled with :meth:`HecEmulator.fail_next`.
+Faults for ``/event`` requests are scheduled with :meth:`HecEmulator.fail_next`, for
+``/ack`` polls with :meth:`HecEmulator.fail_next_ack`. Every request's arrival time is
+recorded (``Logged.arrived``, ``AckPoll.arrived``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Fault:
     kind: ``status`` (answer ``status``/``code``/``text`` and index nothing), ``drop``
     (close without answering, nothing indexed), ``drop_after_index`` (index, then close),
     ``invalid`` (index objects before ``at``, then 400 ``code`` with
-    invalid-event-number ``at``).
+    invalid-event-number ``at``), ``none`` (answer as usual: a gap in a schedule).
     """
 
     kind: str
@@ -70,6 +72,8 @@ class Logged:
     code: int | None
     objects: int
     headers: dict[str, str]
+    arrived: float = 0.0
+    """``time.monotonic()`` when the whole request had arrived."""
 
 
 @dataclass(slots=True)
@@ -79,6 +83,8 @@ class AckPoll:
     ids: list[int]
     answer: dict[str, bool]
     cookie: str | None
+    arrived: float = 0.0
+    status: int = 200
 
 
 @dataclass(slots=True)
@@ -116,6 +122,7 @@ class HecEmulator:
         self.log: list[Logged] = []
         self.ack_log: list[AckPoll] = []
         self.faults: deque[Fault] = deque()
+        self.ack_faults: deque[Fault] = deque()
         self._indexers = [_Indexer() for _ in range(indexers)]
         self._round_robin = 0
         self.server = LocalServer(self._route)
@@ -128,6 +135,10 @@ class HecEmulator:
     def fail_next(self, fault: Fault, count: int = 1) -> None:
         """Script the answer to the next ``count`` event requests."""
         self.faults.extend([fault] * count)
+
+    def fail_next_ack(self, fault: Fault, count: int = 1) -> None:
+        """Script the answer to the next ``count`` ack polls (kind ``status`` only)."""
+        self.ack_faults.extend([fault] * count)
 
     def event_requests(self) -> list[Logged]:
         """The ``/event`` requests received (answered or dropped)."""
@@ -266,17 +277,23 @@ class HecEmulator:
         return json_response(200, {"text": "Success", "code": 0, "ackId": ack_id})
 
     def _logged(self, request: Request, response: Response, objects: int) -> Response:
+        arrived = time.monotonic()
         status = status_of(response)
         code = None
         if status is not None and response.content_type == "application/json":
             answer = orjson.loads(response.body) if response.body else {}
             code = answer.get("code") if isinstance(answer, dict) else None
-        self.log.append(Logged(request.path, status, code, objects, request.headers))
+        self.log.append(Logged(request.path, status, code, objects, request.headers, arrived))
         return response
 
     # /services/collector/ack
 
     def _ack(self, request: Request, indexer: _Indexer) -> Response:
+        arrived = time.monotonic()
+        fault = self.ack_faults.popleft() if self.ack_faults else None
+        if fault is not None and fault.kind == "status":
+            self.ack_log.append(AckPoll([], {}, request.cookie(LB_COOKIE), arrived, fault.status))
+            return _fault_response(fault)
         if not self.use_ack:
             return _hec(400, 14, "ACK is disabled")
         channel, refused = self._channel(request)
@@ -294,7 +311,7 @@ class HecEmulator:
             if done:
                 del indexer.acks[(channel, ack_id)]  # Splunk forgets an id once it said true
             answer[str(ack_id)] = done
-        self.ack_log.append(AckPoll(list(ids), answer, request.cookie(LB_COOKIE)))
+        self.ack_log.append(AckPoll(list(ids), answer, request.cookie(LB_COOKIE), arrived))
         return json_response(200, {"acks": answer})
 
     def release_acks(self) -> None:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from collector.errors import ConfigError, SinkError, TransientSinkError
 from collector.httpserver import Request, Response
 from collector.sinks.http.batching import Item, split_batches
-from collector.sinks.http.common import parse_retry_after
+from collector.sinks.http.common import parse_retry_after, where
 from collector.sinks.http.generic import HttpSinkConfig
 
 from .helpers import events
@@ -109,7 +109,8 @@ async def test_a_receiver_that_never_answers_times_out_as_transient(
         {"type": "http", "endpoint": server.url, "request_timeout_secs": 0.2, "retry_max_secs": 0.3}
     )
     with pytest.raises(
-        SinkError, match=r"no answer from http://127\.0\.0\.1:\d+ in time"
+        SinkError,
+        match=r"no complete answer from http://127\.0\.0\.1:\d+ within 0\.2s \(request_timeout_secs\)",
     ) as raised:
         await sink.send(events(1))
     assert isinstance(raised.value.__cause__, TransientSinkError)
@@ -147,3 +148,8 @@ def test_split_batches_bounds_events_and_bytes() -> None:
 def test_shared_options_are_validated(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         HttpSinkConfig.model_validate({"type": "http", "endpoint": "https://h.example/in", **extra})
+
+
+def test_urls_in_errors_leave_out_userinfo_and_query() -> None:
+    assert where("http://webuser:WEBPASS@127.0.0.1:1/ingest?token=t") == "http://127.0.0.1:1/ingest"
+    assert where("https://[::1]:8088/services/collector") == "https://[::1]:8088/services/collector"

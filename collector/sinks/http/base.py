@@ -12,11 +12,13 @@ import httpx
 
 from collector.errors import SinkError
 from collector.events import Batch, Event
+from collector.gate import BackpressureGate
 from collector.retry import RetryPolicy
 from collector.secrets import redact_url
 from collector.sinks import SinkContext
 from collector.sinks.http.batching import BatchResult, BatchSender, Item
-from collector.sinks.http.common import HttpClient, HttpSinkBaseConfig
+from collector.sinks.http.client import HttpClient, refusal_of
+from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import DeadLetterStore, dead_letter_directory
 
 
@@ -54,6 +56,16 @@ class HttpSinkBase:
             initial_backoff_secs=config.retry_initial_backoff_secs,
             max_backoff_secs=config.retry_max_backoff_secs,
         )
+        # One gate for every request of this sink, whatever page it carries: a receiver
+        # that sheds load does so for all of them (see collector.gate). Its waits run on
+        # the retry policy's clock, so that a retry and the gate agree on the time.
+        self.gate = BackpressureGate(
+            f"sink {name}",
+            policy=self._retry,
+            stats=self.stats.backpressure,
+            clock=self._retry.clock,
+            sleep=self._retry.sleep,
+        )
         self._transport = transport
         self.dead_letters = DeadLetterStore(
             name, dead_letter_directory(context.state_dir, name, config.dead_letter_dir)
@@ -77,7 +89,13 @@ class HttpSinkBase:
         config = self._base_config
         await self.aclose()
         self._client = HttpClient(
-            self.name, config, headers=self.headers(), transport=self._transport
+            self.name,
+            config,
+            headers=self.headers(),
+            gate=self.gate,
+            budget_secs=self._retry.max_secs,
+            refusal=self.refusal_of,
+            transport=self._transport,
         )
         self._sender = BatchSender(
             self.name,
@@ -119,6 +137,10 @@ class HttpSinkBase:
     def headers(self) -> dict[str, str]:
         """Headers of every request (authorization, content type)."""
         return {}
+
+    def refusal_of(self, reply: Reply) -> str | None:
+        """How ``reply`` refuses for the whole receiver, closing the gate (429, 503)."""
+        return refusal_of(reply)
 
     def encode(self, event: Event) -> bytes:
         """One event as this sink sends it; called once per event per page."""

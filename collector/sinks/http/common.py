@@ -1,20 +1,15 @@
-"""The one HTTP layer of the HTTP sinks: config options, client, and answer helpers.
+"""What the HTTP sinks share: config options, answers, and the helpers that read them.
 
-Every HTTP sink sends through an :class:`HttpClient`: one ``httpx.AsyncClient`` per
-sink (keep-alive, explicit timeouts, optional proxy, TLS always verified, optional CA
-bundle and client certificate), gzip per request, and transport failures turned into
-:class:`~collector.errors.TransientSinkError` (or a plain ``SinkError`` when retrying
-cannot help, such as a certificate that does not verify). What a status code *means*
-is each sink's business; the helpers here only read ``Retry-After`` and bodies.
+Every request goes through the sink's :class:`~collector.sinks.http.client.HttpClient`
+and comes back as a :class:`Reply`. What a status code *means* is each sink's business;
+the helpers here only read ``Retry-After`` and bodies.
 """
 
 from __future__ import annotations
 
 import email.utils
-import gzip
 import ssl
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -25,9 +20,7 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from collector import __version__
-from collector.errors import SinkError, TransientSinkError
-from collector.net import ProxyUrl, certificate_failure, check_endpoint_url, client_ssl_context
+from collector.net import ProxyUrl, check_endpoint_url, client_ssl_context
 from collector.secrets import redact_url, scrub
 from collector.sinks import SinkConfig
 
@@ -38,6 +31,12 @@ Compression = Literal["gzip", "none"]
 GZIP_LEVEL = 1
 # Enough of a body to quote the receiver's own words in an error, not a whole page.
 QUOTE_CHARS = 300
+# The largest answer read (after gzip is undone). A bulk answer to 5,000 documents
+# with every item in error is about 2 MB; anything far larger is a receiver gone wrong,
+# and reading on would let it exhaust the collector's memory.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Answers that refuse the request for the whole endpoint, not for its content.
+REFUSAL_STATUSES = frozenset({429, 503})
 
 
 class HttpSinkBaseConfig(SinkConfig):
@@ -62,7 +61,8 @@ class HttpSinkBaseConfig(SinkConfig):
     request_timeout_secs: float = Field(
         default=60.0,
         gt=0,
-        description="Timeout for sending a request and for each read of its answer. A "
+        description="Deadline of a whole request: sending it and reading all of its "
+        "answer (a receiver that answers slowly, byte by byte, is cut off here). A "
         "timed-out request is retried: its outcome is unknown.",
     )
     proxy: ProxyUrl = Field(default=None, description="HTTP(S) proxy URL.")
@@ -105,11 +105,16 @@ class HttpSinkBaseConfig(SinkConfig):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An HTTP answer, read in full."""
+    """An HTTP answer, read in full.
+
+    ``refused_for`` is set when the answer closed the sink's gate: the seconds the
+    gate stays closed, which is also how long a retry of this request must wait.
+    """
 
     status: int
     headers: httpx.Headers
     body: bytes
+    refused_for: float | None = None
 
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON."""
@@ -120,7 +125,10 @@ class Reply:
 
     @property
     def retry_after_secs(self) -> float | None:
-        """The wait the receiver asked for in ``Retry-After``, if any."""
+        """How long to wait before retrying: the gate's wait when this answer closed it,
+        otherwise what the receiver asked for in ``Retry-After``, if anything."""
+        if self.refused_for is not None:
+            return self.refused_for
         return parse_retry_after(self.headers.get("retry-after"))
 
     def quote(self) -> str:
@@ -149,98 +157,11 @@ def ssl_context(config: HttpSinkBaseConfig, key: str) -> ssl.SSLContext | bool:
     return client_ssl_context(key, config.ca_file, config.cert_file, config.key_file)
 
 
-class HttpClient:
-    """The connection pool of one sink, and the only code that touches httpx.
-
-    Args:
-        sink: the sink's name, for error messages.
-        config: the sink's validated config.
-        headers: sent with every request (authorization, content type, ...).
-        transport: an httpx transport to use instead of the network (tests).
-    """
-
-    def __init__(
-        self,
-        sink: str,
-        config: HttpSinkBaseConfig,
-        *,
-        headers: Mapping[str, str],
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.sink = sink
-        self._gzip = config.compression == "gzip"
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.request_timeout_secs, connect=config.connect_timeout_secs),
-            verify=ssl_context(config, f"sinks.{sink}"),
-            proxy=config.proxy,
-            transport=transport,
-            headers={"User-Agent": f"mimecast-collector/{__version__}", **headers},
-            # Redirects would re-send a page somewhere the config does not name.
-            follow_redirects=False,
-            trust_env=False,
-        )
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        """The cookie jar: load balancers' stickiness cookies are kept and echoed."""
-        return self._http.cookies
-
-    async def aclose(self) -> None:
-        """Close every connection."""
-        await self._http.aclose()
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        compress: bool = True,
-    ) -> Reply:
-        """Send one request and read the whole answer.
-
-        ``compress=False`` sends the body as it is even with ``compression = "gzip"``
-        (small control requests, where not every receiver takes gzip).
-
-        Raises:
-            TransientSinkError: no answer (refused, reset, timed out): worth retrying.
-            SinkError: the TLS certificate does not verify (retrying will not help).
-        """
-        extra = dict(headers or {})
-        if body and self._gzip and compress:
-            body = gzip.compress(body, GZIP_LEVEL)
-            extra["Content-Encoding"] = "gzip"
-        try:
-            response = await self._http.request(
-                method, url, content=body, headers=extra, params=params
-            )
-        except httpx.TimeoutException as exc:
-            raise TransientSinkError(
-                self.sink, f"no answer from {_where(url)} in time ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise self._transport_error(url, exc) from None
-        return Reply(response.status_code, response.headers, response.content)
-
-    def _transport_error(self, url: str, exc: httpx.TransportError) -> SinkError:
-        failure = certificate_failure(exc)
-        if failure is not None:
-            return SinkError(
-                self.sink,
-                f"TLS certificate of {_where(url)} could not be verified "
-                f"({failure.verify_message}); set ca_file to the CA that signed it",
-            )
-        detail = scrub(str(exc)) or "no details"
-        return TransientSinkError(
-            self.sink, f"cannot reach {_where(url)}: {type(exc).__name__}: {detail}"
-        )
-
-
-def _where(url: str) -> str:
+def where(url: str) -> str:
+    """``url`` without query or userinfo, as errors quote it."""
     parts = urlsplit(url)
-    return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
+    # Userinfo (user:password@) is a credential: never quoted.
+    return redact_url(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}")
 
 
 def is_retryable_status(status: int) -> bool:

@@ -10,7 +10,7 @@ The body is NDJSON (action line, document line, each ending in ``\\n``, the last
 too), gzipped, with ``filter_path`` so that the answer holds only what is read:
 
 - items 2xx and 409: stored (409s are counted in :attr:`ElasticsearchSink.already_stored`);
-- items 429 and 5xx, and 401/403 (a blocked index): retried alone;
+- items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
 - other 4xx items (mapping errors): dead-lettered with the error type and reason;
 - a whole request 413: split in two; 429/5xx: retried; 401/403: fails at once.
 """
@@ -33,6 +33,7 @@ from collector.secrets import register_secret, scrub
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
+from collector.sinks.http.client import refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply, is_retryable_status
 from collector.sinks.http.dead_letter import Rejection
 from collector.sinks.http.ecs import timestamp, to_ecs
@@ -193,6 +194,19 @@ class ElasticsearchSink(HttpSinkBase):
                 f"the credentials may not write to {self.config.index!r} (create_doc privilege)",
             )
 
+    def refusal_of(self, reply: Reply) -> str | None:
+        """429 and 503, and a 200 bulk answer with any item 429.
+
+        An item 429 is a full write queue: the cluster sheds load for every client, so
+        the whole sink backs off (the gate closes), as for a request 429.
+        """
+        if reply.status != 200 or b"429" not in reply.body:
+            return refusal_of(reply)  # the cheap test first: most answers hold no 429
+        answer = reply.json()
+        items = answer.get("items") if isinstance(answer, dict) else None
+        full = isinstance(items, list) and any(_status(entry) == 429 for entry in items)
+        return "bulk items answered 429" if full else None
+
     async def _post(self, batch: list[Item], body: bytes) -> BatchResult:
         reply = await self.http.request("POST", self._url, body=body, params=self._params)
         if reply.status == 200:
@@ -217,14 +231,11 @@ class ElasticsearchSink(HttpSinkBase):
         stored_before = 0
         retry_error: tuple[int, str, str] | None = None
         for item, entry in zip(batch, items, strict=True):
-            outcome: Any = next(iter(entry.values()), {}) if isinstance(entry, dict) else {}
-            status = outcome.get("status", 0) if isinstance(outcome, dict) else 0
-            if 200 <= status < 300:
+            status = _status(entry)
+            if 200 <= status < 300 or status == 409:
+                stored_before += status == 409
                 continue
-            if status == 409:
-                stored_before += 1
-                continue
-            error_type, reason = _error_words(outcome.get("error"))
+            error_type, reason = _error_words(_outcome(entry).get("error"))
             if status in (401, 403) or is_retryable_status(status) or not status:
                 result.retry.append(item)
                 retry_error = retry_error or (status, error_type, reason)
@@ -240,6 +251,7 @@ class ElasticsearchSink(HttpSinkBase):
                 self.name,
                 f"{len(result.retry)} of {len(batch)} bulk items answered {status} "
                 f"{error_type}: {reason}; retrying those alone",
+                retry_after_secs=reply.refused_for,  # an item 429 closed the gate: wait for it
             )
         return result
 
@@ -257,6 +269,17 @@ class ElasticsearchSink(HttpSinkBase):
         if reply.status in (401, 403):
             message += "; check api_key (or username/password) and its privileges"
         return SinkError(self.name, message)
+
+
+def _outcome(entry: Any) -> dict[str, Any]:
+    """The ``{"status", "error"}`` of one bulk item ``{"create": {...}}``."""
+    outcome: Any = next(iter(entry.values()), {}) if isinstance(entry, dict) else {}
+    return outcome if isinstance(outcome, dict) else {}
+
+
+def _status(entry: Any) -> int:
+    status = _outcome(entry).get("status", 0)
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
 def _error_words(error: Any) -> tuple[str, str]:

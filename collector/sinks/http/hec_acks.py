@@ -32,7 +32,7 @@ import orjson
 import structlog
 
 from collector.errors import SinkError, TransientSinkError
-from collector.sinks.http.common import HttpClient
+from collector.sinks.http.client import HttpClient
 from collector.stats import SinkStats
 
 log = structlog.get_logger("collector.sinks.http.hec")

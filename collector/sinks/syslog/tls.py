@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 
 from collector.errors import SinkError, TransientSinkError
+from collector.net import NAME_MISMATCH_CODES
 from collector.sinks.syslog.config import SyslogSinkConfig
 
 # OpenSSL reasons that mean "this configuration will never work", with what to check.
@@ -28,8 +29,6 @@ _PERMANENT_REASONS: dict[str, str] = {
     "SSLV3_ALERT_BAD_CERTIFICATE": "the receiver rejected our client certificate (cert_file)",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "our client certificate (cert_file) has expired",
 }
-# X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
-_NAME_MISMATCH_CODES = (62, 64)
 _EXPIRED_CODE = 10
 
 
@@ -66,7 +65,7 @@ def handshake_error(
     where = f"TLS to {config.host}:{config.port}"
     if isinstance(error, ssl.SSLCertVerificationError):
         detail = error.verify_message or error.reason or str(error)
-        if error.verify_code in _NAME_MISMATCH_CODES:
+        if error.verify_code in NAME_MISMATCH_CODES:
             hint = (
                 f"the certificate is not valid for {server_name!r}: set tls_server_name to a "
                 "name the certificate holds, or use that name in address"
