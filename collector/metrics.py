@@ -36,7 +36,7 @@ PREFIX = "mimecast_collector"
 class MetricsConfig(BaseModel):
     """``[metrics]``: where to serve /metrics, /healthz and /readyz."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     address: str = Field(
         description='host:port to listen on, e.g. "127.0.0.1:9464" (use "0.0.0.0:9464" in a '

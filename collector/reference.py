@@ -29,6 +29,8 @@ A commented example is in [config/collector.example.toml](../config/collector.ex
 - `${VAR}` anywhere is replaced by the environment variable VAR (`$${` is a literal `${`).
 - Every secret (type `secret`) may instead be given as `<key>_file`: the path of a file
   holding it. A relative path is read from `$CREDENTIALS_DIRECTORY` when systemd sets it.
+- Every number has bounds, shown with its type: durations are at most 7 days (604800 s)
+  unless shown otherwise, and `nan` or `inf` are refused.
 """
 
 
