@@ -24,7 +24,7 @@ from prometheus_client.core import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.health import readiness_problems, snapshot
-from collector.httpserver import HttpServer, Request, Response
+from collector.httpserver import STRICT_LIMITS, HttpServer, Request, Response
 from collector.stats import Histogram
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ class MetricsServer:
         self._collector = collector
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(StatsCollector(collector))
-        self._server = HttpServer(self._handle, config.host, config.port)
+        # Whoever reaches the port may be hostile: bounded connections, sizes and times.
+        self._server = HttpServer(self._handle, config.host, config.port, limits=STRICT_LIMITS)
 
     @property
     def port(self) -> int:
