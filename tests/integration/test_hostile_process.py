@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -107,10 +108,10 @@ def test_stdout_sink_with_stdout_closed_is_a_clear_sink_error(tmp_path: Path) ->
     assert "AttributeError" not in stderr and "Traceback" not in stderr
 
 
-def test_interval_of_1e20_exits_2_naming_the_key(tmp_path: Path) -> None:
+def test_an_interval_of_1e15_exits_2_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     write_toml(settings(tmp_path, "http://127.0.0.1:9"), config)
-    text = config.read_text().replace("interval_secs = 1", "interval_secs = 1e20")
+    text = config.read_text().replace("interval_secs = 1", "interval_secs = 1e15")
     config.write_text(text)
     done = cli("run", "-c", str(config), timeout=30)
     assert done.returncode == 2
@@ -159,10 +160,8 @@ def test_a_flooded_metrics_port_starves_neither_health_nor_checkpoint(tmp_path: 
             time.sleep(STRICT_LIMITS.request_timeout_secs + 1)
             for client in flood:
                 client.settimeout(2)
-                try:
+                with contextlib.suppress(ConnectionResetError):  # closed, or reset: both fine
                     assert client.recv(1024) == b""
-                except ConnectionResetError:
-                    pass
         finally:
             for client in flood:
                 client.close()
