@@ -56,6 +56,27 @@ def test_sigterm_lets_the_page_in_flight_finish_and_logs_no_error(tmp_path: Path
     assert b"CancelledError" not in log.read_bytes()
 
 
+def test_sigterm_cancels_a_page_stuck_past_the_grace_period_without_an_error(
+    tmp_path: Path,
+) -> None:
+    dataset = ClickDataset.generate(500, start=NOW - 3600, end=NOW - 60, seed=44)
+    # The first get-logs answer takes 30 s: longer than the grace period.
+    with SimulatorThread(SimulatorConfig(latency_secs=30), dataset) as sim:
+        config = write_toml(settings(tmp_path, sim.base_url), tmp_path / "c.toml")
+        log = tmp_path / "run.log"
+        process = start_cli("run", "-c", str(config), log=log)
+        wait_for(lambda: b'"event":"pass_started"' in log.read_bytes(), 30, "a first request")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=12) == 0
+        assert time.monotonic() - started < 10  # the README's promise
+    events = log_events(log)
+    names = [event["event"] for event in events]
+    assert "cycles_cancelled" in names and names[-1] == "stopped"
+    assert [e for e in events if e["level"] in ("error", "critical")] == []
+    assert b"CancelledError" not in log.read_bytes()
+
+
 def test_sighup_is_logged_and_ignored_by_run(tmp_path: Path) -> None:
     with SimulatorThread(SimulatorConfig(), ClickDataset()) as sim:
         config = write_toml(settings(tmp_path, sim.base_url), tmp_path / "c.toml")

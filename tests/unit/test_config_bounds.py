@@ -194,3 +194,15 @@ def test_an_exception_group_is_reported_by_its_first_leaf(
     runtime = BaseExceptionGroup("g", [CollectorError("sink o: refused"), KeyboardInterrupt()])
     assert _report(runtime) == 1
     assert capsys.readouterr().err == "error: sink o: refused\n"
+
+
+def test_once_reports_a_source_failure_by_its_cause() -> None:
+    from collector.daemon import _named_error
+
+    padding = ValueError("Incorrect padding")
+    bug = _named_error("s", ExceptionGroup("unhandled errors in a TaskGroup", [padding] * 4))
+    assert isinstance(bug, CollectorError)
+    assert str(bug).startswith("internal error (ValueError: Incorrect padding)")
+    refused = CollectorError("sink o: refused")
+    assert _named_error("s", ExceptionGroup("g", [refused])) is refused
+    assert _named_error("s", None) is None
