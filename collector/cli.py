@@ -17,7 +17,7 @@ from typing import NoReturn
 import structlog
 
 from collector import __version__
-from collector.errors import CollectorError, ConfigError
+from collector.errors import CollectorError, ConfigError, first_leaf
 from collector.logging import configure_logging
 from collector.secrets import scrub
 
@@ -110,26 +110,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         return asyncio.run(_dispatch(args))
-    except ConfigError as exc:
+    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:  # noqa: BLE001
+        return _report(exc)
+
+
+def _report(error: BaseException) -> int:
+    """Print one line for ``error`` and return its exit code."""
+    # Errors from inside a TaskGroup arrive wrapped; the first one names the cause.
+    exc = first_leaf(error)
+    if isinstance(exc, ConfigError):
         for problem in exc.problems:
             print(scrub(f"config error: {problem}"), file=sys.stderr)
         return EXIT_USAGE
-    except CollectorError as exc:
+    if isinstance(exc, CollectorError):
         # A peer's answer quoted in an error may echo a credential: never print it.
         print(scrub(f"error: {exc}"), file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001  (a bug must still end in one clear line)
-        structlog.get_logger("collector.cli").exception("internal_error")
-        print(
-            scrub(
-                f"error: internal error ({type(exc).__name__}: {exc}); "
-                "please report it with the log above"
-            ),
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+    # A bug must still end in one clear line (the log above has its traceback).
+    structlog.get_logger("collector.cli").exception("internal_error")
+    print(
+        scrub(
+            f"error: internal error ({type(exc).__name__}: {exc}); "
+            "please report it with the log above"
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ MAX_CONFIG_FILE_BYTES = 1024 * 1024
 class LogConfig(BaseModel):
     """``[log]``: how the collector writes its own logs (to stderr)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Least severe level written."
@@ -123,8 +123,10 @@ _MESSAGES: dict[str, str] = {
     "int_type": "must be an integer",
     "int_parsing": "must be an integer",
     "int_from_float": "must be an integer",
+    "int_parsing_size": "is far too large (see docs/configuration.md for its maximum)",
     "float_type": "must be a number",
     "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
     "string_type": "must be a string",

@@ -6,6 +6,10 @@ wake-up runs once, not once per missed interval). SIGTERM or SIGINT stops it
 the way arq does: no new cycles, the page in flight may finish within a grace
 period, then whatever still runs is cancelled. The checkpoint is consistent at
 every instant, so cancelling loses nothing: the page is simply sent again.
+
+SIGHUP does not reload anything (the config is read once, at start): ``run``
+logs it and carries on; the one-shot commands stop as on SIGTERM, since a hangup
+there means the terminal they ran in went away.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collector.app import Collector
-from collector.errors import CollectorError
+from collector.errors import CollectorError, first_leaf
 from collector.health import snapshot, write_health_file
 from collector.pipeline import SourceRunner
 from collector.systemd import notify, watchdog_interval_secs
@@ -35,23 +39,42 @@ log = structlog.get_logger("collector.daemon")
 SHUTDOWN_GRACE_SECS = 7.0
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def install_stop_signals(stop: asyncio.Event) -> Callable[[], None]:
-    """Make SIGTERM and SIGINT set ``stop``; returns a function that undoes it."""
+    """Make SIGTERM, SIGINT and SIGHUP set ``stop``; returns a function that undoes it.
+
+    ``run_daemon`` then makes SIGHUP a log line only (see :func:`ignore_hangups`).
+    """
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: signal.Signals) -> None:
         if not stop.is_set():
-            log.info("stopping", signal=signum.name)
+            log.info("stopping", signal=signum.name, grace_secs=SHUTDOWN_GRACE_SECS)
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
 
     def remove() -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
 
     return remove
+
+
+def ignore_hangups() -> None:
+    """Make SIGHUP a warning and nothing else (a daemon has no terminal to lose)."""
+
+    def on_hangup() -> None:
+        log.warning(
+            "sighup_ignored",
+            message="SIGHUP reloads nothing: the config is read once, at start; "
+            "restart the service to apply a change",
+        )
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_hangup)
 
 
 async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
@@ -96,6 +119,7 @@ async def _watchdog(interval: float) -> None:
 
 async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
     """Run every source on its interval until ``stop`` is set. Returns the exit code."""
+    ignore_hangups()
     running: set[asyncio.Task[Any]] = set()
     state_dir = collector.config.state_dir
 
@@ -119,6 +143,11 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
                 await runner.run_cycle(stop)
             except CollectorError:
                 pass  # already logged with its cause; the next cycle tries again
+            except asyncio.CancelledError:
+                if not stop.is_set():
+                    raise
+                # _drain cancelled it after the grace period and said so: ending
+                # normally keeps APScheduler from logging a stop as a job error.
             except Exception:
                 log.exception("cycle_crashed", source=runner.name)
             finally:
@@ -152,10 +181,14 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
         await stop.wait()
     finally:
         notify("STOPPING=1")
+        # No new cycle from now on, but the ones running keep going: shutdown()
+        # would cancel them at once, page in flight included. They see ``stop``
+        # after their current page and end; _drain cancels any that take too long.
+        scheduler.pause()
+        await _drain(running)
         scheduler.shutdown(wait=False)
         if watchdog is not None:
             watchdog.cancel()
-        await _drain(running)
     log.info("stopped")
     return 0
 
@@ -185,12 +218,26 @@ async def run_once(collector: Collector, stop: asyncio.Event) -> dict[str, BaseE
         if task.cancelled():
             outcome[name] = None  # interrupted on request; the checkpoint is consistent
         else:
-            outcome[name] = task.exception()
+            outcome[name] = _named_error(name, task.exception())
     return outcome
 
 
+def _named_error(source: str, error: BaseException | None) -> BaseException | None:
+    """The error to report for a source: a cause, never "unhandled errors in a TaskGroup"."""
+    if error is None:
+        return None
+    leaf = first_leaf(error)
+    if isinstance(leaf, CollectorError):
+        return leaf
+    # A bug: keep its traceback in the log, and give the user one line naming it.
+    log.error("cycle_crashed", source=source, exc_info=error)
+    return CollectorError(
+        f"internal error ({type(leaf).__name__}: {leaf}); please report it with the log above"
+    )
+
+
 async def with_stop_signals(work: Callable[[asyncio.Event], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work(stop)`` with SIGTERM/SIGINT wired to ``stop``."""
+    """Run ``work(stop)`` with SIGTERM/SIGINT/SIGHUP wired to ``stop``."""
     stop = asyncio.Event()
     remove = install_stop_signals(stop)
     try:

@@ -133,3 +133,14 @@ class TransientSinkError(SinkError, RetryableError):
     def __init__(self, sink: str, message: str, *, retry_after_secs: float | None = None) -> None:
         self.retry_after_secs = retry_after_secs
         super().__init__(sink, message)
+
+
+def first_leaf(error: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups, or ``error`` itself.
+
+    A TaskGroup wraps whatever its tasks raised in an ExceptionGroup, whose own
+    message ("unhandled errors in a TaskGroup") names no cause; the first leaf does.
+    """
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error

@@ -1,102 +1,73 @@
-"""A tiny HTTP/1.1 server on ``asyncio.start_server``.
+"""A tiny HTTP/1.1 server on asyncio, with limits a hostile client cannot outgrow.
 
-It serves the metrics endpoints, the simulator and the tests' receivers.
+It serves the metrics endpoints, the simulator and the tests' receivers; the
+messages themselves are in :mod:`collector.httpmessages`. Each server has
+:class:`ServerLimits`: the simulator and test receivers run without practical
+limits, the metrics server with :data:`STRICT_LIMITS`, since anyone who can reach
+its port may open connections to it:
 
-It speaks keep-alive, ``Content-Length`` and chunked request bodies, and honours
-``Connection: close``. Two extra "dispositions" let the simulator misbehave the way
-networks do: ``drop`` closes the connection without answering, and ``truncate``
-announces the full ``Content-Length`` but sends only half the body.
+- at most ``max_connections`` at once, and never more than a quarter of the
+  process's file descriptors (``RLIMIT_NOFILE``), so the collector always has
+  descriptors for its checkpoint, sinks and Mimecast. A connection beyond the cap
+  closes the oldest one still waiting for its request (idle or half-sent), or is
+  closed at once when every connection is busy being answered: a stuck client
+  cannot keep a health probe out;
+- the request head and body are bounded (431 and 413), and so is the time to send
+  a whole request and to take the answer;
+- ``accept()`` failures (out of descriptors) are logged at most once a minute,
+  as one line, and accepting resumes a moment later.
+
+The accept loop is our own rather than ``asyncio.start_server``'s: asyncio's logs
+a traceback for every failed ``accept()`` and cannot refuse a connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gzip
+import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Literal
-from urllib.parse import parse_qsl
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 4 * 1024 * 1024
+import structlog
 
-Disposition = Literal["send", "drop", "truncate"]
+from collector.httplimits import (
+    ACCEPT_RETRY_SECS,
+    STRICT_LIMITS,
+    ServerLimits,
+    descriptor_share,
+    listen,
+)
+from collector.httpmessages import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    BadRequestError,
+    Disposition,
+    Request,
+    Response,
+    read_request,
+    write_response,
+)
 
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_HEADER_BYTES",
+    "STRICT_LIMITS",
+    "BadRequestError",
+    "Disposition",
+    "ErrorHook",
+    "Handler",
+    "HttpServer",
+    "Request",
+    "Response",
+    "ServerLimits",
+    "read_request",
+]
 
-@dataclass(slots=True)
-class Request:
-    """One parsed HTTP request.
-
-    Attributes:
-        method: e.g. ``POST``.
-        path: the target without its query string.
-        query: the query string's parameters (the last of a repeated name; blank
-            values kept).
-        headers: lower-cased names; repeated headers joined with ``", "``.
-        body: the body as sent, de-chunked (``Content-Encoding`` is not undone:
-            see :meth:`decoded_body`).
-        keep_alive: whether the client lets the connection stay open.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    keep_alive: bool
-
-    def cookie(self, name: str) -> str | None:
-        """The value of cookie ``name``, if sent."""
-        # Repeated Cookie headers arrive joined with ", "; a cookie value has no comma.
-        for part in self.headers.get("cookie", "").replace(",", ";").split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name:
-                return value
-        return None
-
-    def decoded_body(self) -> bytes:
-        """The body after ``Content-Encoding: gzip``. Raises ValueError for other encodings."""
-        encoding = self.headers.get("content-encoding", "").strip().lower()
-        if encoding in ("", "identity"):
-            return self.body
-        if encoding == "gzip":
-            return gzip.decompress(self.body)
-        raise ValueError(encoding)
-
-
-@dataclass(slots=True)
-class Response:
-    """What to send back, and how.
-
-    Attributes:
-        status: HTTP status code.
-        body: the complete body.
-        content_type: the ``Content-Type`` header.
-        headers: extra headers.
-        disposition: ``send`` normally; ``drop`` to close without answering;
-            ``truncate`` to send half the body and close.
-    """
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    disposition: Disposition = "send"
-
+log = structlog.get_logger("collector.httpserver")
 
 Handler = Callable[[Request], Awaitable[Response]]
 ErrorHook = Callable[[BaseException], None]
-
-
-class BadRequestError(Exception):
-    """The request cannot be parsed; answer ``status`` and close the connection."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class HttpServer:
@@ -104,14 +75,16 @@ class HttpServer:
 
     Args:
         handler: turns a request into a response.
-        host: address to bind.
+        host: address to bind ("" for every interface).
         port: port to bind, 0 for any free one.
         on_error: called with any exception the handler raised (the client gets a 500).
         tls: serve HTTPS with this context.
-        max_body_bytes: a larger request body is answered 413.
+        max_body_bytes: a larger request body is answered 413 (when ``limits`` is not given).
+        limits: every limit at once; default: none but ``max_body_bytes``.
 
     Attributes:
-        connections_accepted: how many connections were accepted so far.
+        connections_accepted: connections served so far.
+        connections_refused: connections closed at once, or evicted, at the cap.
     """
 
     def __init__(
@@ -122,72 +95,172 @@ class HttpServer:
         on_error: ErrorHook | None = None,
         tls: ssl.SSLContext | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        limits: ServerLimits | None = None,
     ) -> None:
         self._tls = tls
-        self._max_body_bytes = max_body_bytes
+        self._limits = limits if limits is not None else ServerLimits(max_body_bytes=max_body_bytes)
         self._handler = handler
         self._host = host
         self._port = port
         self._on_error = on_error
-        self._server: asyncio.Server | None = None
+        self._listeners: list[socket.socket] = []
+        self._acceptors: list[asyncio.Task[None]] = []
+        self._cap: int | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+        # Connections waiting for (the rest of) a request, oldest first: the ones to evict.
+        self._waiting: dict[asyncio.Task[None], None] = {}
+        self._accept_failures = 0
+        self._last_failure_log = -float("inf")
         self.connections_accepted = 0
+        self.connections_refused = 0
 
     @property
     def port(self) -> int:
         """The bound port (only meaningful once started)."""
-        if self._server is None or not self._server.sockets:
+        if not self._listeners:
             raise RuntimeError("the server is not running")
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(self._listeners[0].getsockname()[1])
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now."""
+        return len(self._connections)
 
     async def start(self) -> None:
-        """Bind and start accepting connections."""
-        self._server = await asyncio.start_server(
-            self._serve_connection, self._host, self._port, limit=MAX_HEADER_BYTES, ssl=self._tls
-        )
+        """Bind and start accepting connections. Raises OSError if the address is unusable."""
+        self._cap = descriptor_share(self._limits.max_connections)
+        self._listeners = await listen(self._host, self._port)
+        self._acceptors = [asyncio.create_task(self._accept(sock)) for sock in self._listeners]
 
     async def stop(self) -> None:
         """Stop accepting, close every open connection and wait for their tasks."""
-        if self._server is None:
+        if not self._listeners:
             return
-        self._server.close()
-        for task in list(self._connections):
+        tasks = [*self._acceptors, *self._connections, *self._closing]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sock in self._listeners:
+            sock.close()
+        self._listeners, self._acceptors = [], []
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(listener)
+            except ConnectionAbortedError:
+                continue  # the client gave up before we took it
+            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+                self._accept_failed(exc)
+                await asyncio.sleep(ACCEPT_RETRY_SECS)
+                continue
+            self._admit(conn)
+            # Let the connections (and any evicted one's close) run between accepts.
+            await asyncio.sleep(0)
+
+    def _admit(self, conn: socket.socket) -> None:
+        if self._cap is not None and len(self._connections) >= self._cap:
+            oldest = next(iter(self._waiting), None)
+            self.connections_refused += 1
+            if oldest is None:  # every connection is being answered: refuse the new one
+                conn.close()
+                return
+            del self._waiting[oldest]
+            self._connections.discard(oldest)
+            self._closing.add(oldest)
+            oldest.cancel()
+        conn.setblocking(False)
+        self.connections_accepted += 1
+        self._connections.add(asyncio.create_task(self._serve_socket(conn)))
+
+    def _accept_failed(self, exc: OSError) -> None:
+        self._accept_failures += 1
+        now = time.monotonic()
+        if now - self._last_failure_log < self._limits.error_log_interval_secs:
+            return
+        self._last_failure_log = now
+        log.warning(
+            "accept_failed",
+            error=exc.strerror or str(exc),
+            port=self.port,
+            failures=self._accept_failures,
+            open_connections=len(self._connections),
+            message="cannot accept connections (out of file descriptors?); retrying, "
+            f"logged at most every {self._limits.error_log_interval_secs:g} s",
+        )
+        self._accept_failures = 0
+
+    async def _serve_socket(self, conn: socket.socket) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
-        self.connections_accepted += 1
+        self._waiting[task] = None  # evictable until its request is in (handshake included)
+        writer: asyncio.StreamWriter | None = None
+        graceful = False
         try:
-            await self._serve_requests(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away; nothing to answer
-        except asyncio.CancelledError:
-            # stop() cancels idle keep-alive connections. Ending normally here keeps
-            # asyncio's stream callback from reporting the cancellation as an error.
-            pass
+            async with asyncio.timeout(self._limits.request_timeout_secs):
+                reader, writer = await self._open_streams(conn)
+            await self._serve_requests(task, reader, writer)
+            graceful = True
         except BadRequestError as error:
-            with contextlib.suppress(ConnectionError):
-                await _write(
-                    writer, Response(error.status, str(error).encode(), "text/plain"), False
-                )
+            graceful = writer is not None and await self._refuse(writer, error)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError):
+            pass  # the client went away, stalled or failed the handshake: nothing to answer
+        except asyncio.CancelledError:
+            pass  # stop() or an eviction: the connection is simply closed
+        except Exception as error:  # noqa: BLE001 - one connection's failure ends it alone
+            if self._on_error is not None:
+                self._on_error(error)
         finally:
+            self._waiting.pop(task, None)
             self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+            self._closing.discard(task)
+            if writer is None:
+                conn.close()
+            elif graceful:
+                self._close_after_flush(writer)
+            else:
+                writer.transport.abort()  # a stalled client gets no flush to wait for
+
+    def _close_after_flush(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()  # sends what is still buffered first, then closes
+        if self._limits.write_timeout_secs is not None:
+            # ...unless the client stops reading: then the descriptor goes anyway.
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._limits.write_timeout_secs, writer.transport.abort)
+
+    async def _refuse(self, writer: asyncio.StreamWriter, error: BadRequestError) -> bool:
+        response = Response(error.status, str(error).encode(), "text/plain")
+        try:
+            async with asyncio.timeout(self._limits.write_timeout_secs):
+                await write_response(writer, response, False)
+        except (ConnectionError, TimeoutError):
+            return False
+        return True
+
+    async def _open_streams(
+        self, conn: socket.socket
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        loop = asyncio.get_running_loop()
+        # The reader's limit bounds the head: readuntil() fails beyond it (answered 431).
+        reader = asyncio.StreamReader(limit=self._limits.max_header_bytes, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn, ssl=self._tls)
+        return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
     async def _serve_requests(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        task: asyncio.Task[None],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
+        limits = self._limits
         while True:
-            request = await read_request(reader, self._max_body_bytes)
+            self._waiting[task] = None
+            async with asyncio.timeout(limits.request_timeout_secs):
+                request = await read_request(reader, limits.max_body_bytes)
+            self._waiting.pop(task, None)
             if request is None:
                 return
             try:
@@ -198,106 +271,7 @@ class HttpServer:
                 response = Response(500, b"internal simulator error", "text/plain")
             if response.disposition == "drop":
                 return
-            await _write(writer, response, request.keep_alive)
+            async with asyncio.timeout(limits.write_timeout_secs):
+                await write_response(writer, response, request.keep_alive)
             if response.disposition == "truncate" or not request.keep_alive:
                 return
-
-
-async def read_request(
-    reader: asyncio.StreamReader, max_body_bytes: int = MAX_BODY_BYTES
-) -> Request | None:
-    """Read one request; None when the client closed the connection between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as error:
-        if not error.partial.strip():
-            return None
-        raise
-    except asyncio.LimitOverrunError as error:
-        raise BadRequestError(431, "request header too large") from error
-    lines = head[:-4].decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
-        raise BadRequestError(400, "malformed request line")
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise BadRequestError(400, "malformed header line")
-        key = name.lower()
-        value = value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    body = await _read_body(reader, headers, max_body_bytes)
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep_alive = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
-    path, _, query = target.partition("?")
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    return Request(method, path, params, headers, body, keep_alive)
-
-
-async def _read_body(
-    reader: asyncio.StreamReader, headers: dict[str, str], max_body_bytes: int
-) -> bytes:
-    encoding = headers.get("transfer-encoding")
-    if encoding is not None:
-        if encoding.strip().lower() != "chunked":
-            raise BadRequestError(501, "only chunked transfer-encoding is supported")
-        return await _read_chunked(reader, max_body_bytes)
-    length_text = headers.get("content-length")
-    if length_text is None:
-        return b""
-    # Repeated headers arrive joined with ", "; they must all agree.
-    values = {v.strip() for v in length_text.split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
-        raise BadRequestError(400, "invalid content-length")
-    length = int(values.pop())
-    if length > max_body_bytes:
-        raise BadRequestError(413, "request body too large")
-    return await reader.readexactly(length)
-
-
-async def _read_chunked(reader: asyncio.StreamReader, max_body_bytes: int) -> bytes:
-    body = bytearray()
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0].strip(), 16)
-        except ValueError as error:
-            raise BadRequestError(400, "invalid chunk size") from error
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass  # trailers are ignored
-            return bytes(body)
-        if len(body) + size > max_body_bytes:
-            raise BadRequestError(413, "request body too large")
-        chunk = await reader.readexactly(size + 2)
-        if chunk[-2:] != b"\r\n":
-            raise BadRequestError(400, "chunk not terminated by CRLF")
-        body += chunk[:-2]
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-async def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -> None:
-    body = response.body
-    head = [
-        f"HTTP/1.1 {response.status} {_reason(response.status)}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(body)}",
-    ]
-    head.extend(f"{name}: {value}" for name, value in response.headers)
-    if not keep_alive:
-        head.append("Connection: close")
-    head.append("\r\n")
-    if response.disposition == "truncate":
-        body = body[: len(body) // 2]
-    # Two writes instead of head + body: a page is ~240 KB and need not be copied.
-    writer.write("\r\n".join(head).encode("latin-1"))
-    writer.write(body)
-    await writer.drain()

@@ -24,7 +24,7 @@ from prometheus_client.core import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.health import readiness_problems, snapshot
-from collector.httpserver import HttpServer, Request, Response
+from collector.httpserver import STRICT_LIMITS, HttpServer, Request, Response
 from collector.stats import Histogram
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ PREFIX = "mimecast_collector"
 class MetricsConfig(BaseModel):
     """``[metrics]``: where to serve /metrics, /healthz and /readyz."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     address: str = Field(
         description='host:port to listen on, e.g. "127.0.0.1:9464" (use "0.0.0.0:9464" in a '
@@ -210,7 +210,8 @@ class MetricsServer:
         self._collector = collector
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(StatsCollector(collector))
-        self._server = HttpServer(self._handle, config.host, config.port)
+        # Whoever reaches the port may be hostile: bounded connections, sizes and times.
+        self._server = HttpServer(self._handle, config.host, config.port, limits=STRICT_LIMITS)
 
     @property
     def port(self) -> int:

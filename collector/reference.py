@@ -32,6 +32,8 @@ A commented example is in [config/collector.example.toml](../config/collector.ex
 - A secret file, and the config file itself, must be a regular file (symbolic links are
   followed): at most 64 KiB for a secret, 1 MiB for the config. A FIFO, a device or a
   directory is a config error naming the key.
+- Every number has bounds, shown with its type: durations are at most 7 days (604800 s)
+  unless shown otherwise, and `nan` or `inf` are refused.
 """
 
 

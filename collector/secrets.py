@@ -119,7 +119,8 @@ def _is_secret_annotation(annotation: Any) -> bool:
 class SecretsModel(BaseModel):
     """A frozen, strict config model whose SecretStr fields also accept ``<name>_file``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # nan and inf pass a "> 0" check and then break a sleep or a timeout: refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
+from collector.bounds import MAX_DURATION_SECS
 from collector.events import Batch
 from collector.secrets import SecretsModel
 from collector.stats import SinkStats
@@ -80,6 +81,7 @@ class SinkConfig(SecretsModel):
     retry_max_secs: float = Field(
         default=300.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="How long a page may keep being retried on this sink (receiver down, "
         "timeouts, 5xx) before the cycle fails; the checkpoint then stays where it was "
         "and the next cycle sends the page again.",

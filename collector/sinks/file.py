@@ -24,6 +24,7 @@ import orjson
 import structlog
 from pydantic import Field
 
+from collector.bounds import MAX_FILE_AGE_SECS, MAX_FILE_BYTES, MAX_KEPT_FILES
 from collector.errors import SinkError
 from collector.events import Batch
 from collector.sinks import SinkConfig, SinkContext
@@ -49,12 +50,14 @@ class FileSinkConfig(SinkConfig):
     max_bytes: int = Field(
         default=104_857_600,
         ge=1,
+        le=MAX_FILE_BYTES,
         description="Rotate before a page would make the active file larger than this. "
         "A page is never split, so a file may exceed it by less than one page.",
     )
     max_age_secs: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_FILE_AGE_SECS,
         description="Rotate at the first write once the active file is this old: counted "
         "from its creation, or from its last modification for a file found at start. "
         "Default: no age limit.",
@@ -62,6 +65,7 @@ class FileSinkConfig(SinkConfig):
     keep: int = Field(
         default=10,
         ge=0,
+        le=MAX_KEPT_FILES,
         description="Rotated files kept; older ones are deleted. Keep at least 1 when a "
         "tailer reads the file, so it can finish the file it was reading.",
     )

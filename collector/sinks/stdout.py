@@ -53,7 +53,12 @@ class StdoutSink:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Nothing to open: standard output is already there."""
+        """Check standard output is there: nothing to open.
+
+        Raises:
+            SinkError: the process was started with stdout closed (e.g. ``>&-``).
+        """
+        self._output()
 
     async def send(self, events: Batch) -> None:
         """Write and flush one page; returning is the acknowledgement.
@@ -88,7 +93,18 @@ class StdoutSink:
         """Nothing to release: every page was flushed, and stdout is not ours to close."""
 
     def _output(self) -> BinaryIO:
-        return self._stream if self._stream is not None else sys.stdout.buffer
+        if self._stream is not None:
+            return self._stream
+        # Python sets sys.stdout to None when descriptor 1 was closed at start
+        # (``>&-``); a TextIO without a binary buffer cannot take our bytes either.
+        stream: BinaryIO | None = getattr(sys.stdout, "buffer", None)
+        if stream is None:
+            raise SinkError(
+                self.name,
+                "cannot write to stdout: the collector was started with standard output "
+                "closed (>&-); connect it to a pipe or a file, or use a file sink",
+            )
+        return stream
 
     def _write(self, page: bytes) -> None:
         stream = self._output()

@@ -20,6 +20,7 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_DURATION_SECS
 from collector.net import ProxyUrl, check_endpoint_url, client_ssl_context
 from collector.secrets import redact_url, scrub
 from collector.sinks import SinkConfig
@@ -49,18 +50,24 @@ class HttpSinkBaseConfig(SinkConfig):
     compression: Compression = Field(
         default="gzip", description='`"gzip"` (each request body gzipped) or `"none"`.'
     )
-    max_batch_events: int = Field(default=500, ge=1, description="Most events per request.")
+    max_batch_events: int = Field(
+        default=500, ge=1, le=MAX_BATCH_EVENTS, description="Most events per request."
+    )
     max_batch_bytes: int = Field(
         default=1_000_000,
         ge=1024,
+        le=MAX_BATCH_BYTES,
         description="Most bytes per request body before compression. A page is split "
         "into requests before sending so that none is larger; a single event larger "
         "than this is still sent alone.",
     )
-    connect_timeout_secs: float = Field(default=10.0, gt=0, description="TCP/TLS connect timeout.")
+    connect_timeout_secs: float = Field(
+        default=10.0, gt=0, le=MAX_DURATION_SECS, description="TCP/TLS connect timeout."
+    )
     request_timeout_secs: float = Field(
         default=60.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="Deadline of a whole request: sending it and reading all of its "
         "answer (a receiver that answers slowly, byte by byte, is cut off here). A "
         "timed-out request is retried: its outcome is unknown.",
@@ -83,10 +90,13 @@ class HttpSinkBaseConfig(SinkConfig):
         "Default: <state_dir>/dead-letter/<sink name>/.",
     )
     retry_initial_backoff_secs: float = Field(
-        default=1.0, gt=0, description="First wait before a retry (then doubling, jittered)."
+        default=1.0,
+        gt=0,
+        le=MAX_DURATION_SECS,
+        description="First wait before a retry (then doubling, jittered).",
     )
     retry_max_backoff_secs: float = Field(
-        default=60.0, gt=0, description="Longest wait between two retries."
+        default=60.0, gt=0, le=MAX_DURATION_SECS, description="Longest wait between two retries."
     )
 
     @field_validator("endpoint")

@@ -27,6 +27,7 @@ import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
 from collector.secrets import register_secret, scrub
@@ -78,9 +79,14 @@ class ElasticsearchSinkConfig(HttpSinkBaseConfig):
         default=False,
         description="format = ecs: also keep the click as text in `event.original`.",
     )
-    max_batch_events: int = Field(default=1000, ge=1, description="Most documents per request.")
+    max_batch_events: int = Field(
+        default=1000, ge=1, le=MAX_BATCH_EVENTS, description="Most documents per request."
+    )
     max_batch_bytes: int = Field(
-        default=5_000_000, ge=1024, description="Most bytes per bulk body before compression."
+        default=5_000_000,
+        ge=1024,
+        le=MAX_BATCH_BYTES,
+        description="Most bytes per bulk body before compression.",
     )
 
     @field_validator("index")

@@ -32,6 +32,7 @@ import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collector.bounds import MAX_DURATION_SECS
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
 from collector.secrets import scrub
@@ -81,12 +82,14 @@ class SplunkHecSinkConfig(HttpSinkBaseConfig):
     ack_timeout_secs: float = Field(
         default=180.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="A request not acked within this time is sent again (and may be "
         "indexed twice). Must be less than retry_max_secs.",
     )
     ack_poll_interval_secs: float = Field(
         default=1.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="Time between two polls of /services/collector/ack while any ackId "
         "is pending. One poll covers every pending ackId.",
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collector.bounds import MAX_DURATION_SECS, MAX_SYSLOG_MESSAGE_BYTES
 from collector.sinks import SinkConfig, SinkContext
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ class SyslogSinkConfig(SinkConfig):
     max_message_bytes: int | None = Field(
         default=None,
         ge=MIN_MESSAGE_BYTES,
+        le=MAX_SYSLOG_MESSAGE_BYTES,
         description="Largest syslog message (header and MSG, without the octet count). "
         "Longer messages are cut at a UTF-8 boundary and end with `...[truncated]`. "
         "Default: 65536 for tcp and tls, 2048 for udp.",
@@ -181,11 +183,15 @@ class SyslogSinkConfig(SinkConfig):
         "Default: the host of `address`.",
     )
     connect_timeout_secs: float = Field(
-        default=10.0, gt=0, description="Timeout for the TCP connect and the TLS handshake."
+        default=10.0,
+        gt=0,
+        le=MAX_DURATION_SECS,
+        description="Timeout for the TCP connect and the TLS handshake.",
     )
     write_timeout_secs: float = Field(
         default=30.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="Timeout for writing one page and for the receiver's TCP "
         "acknowledgement of it; on expiry the connection is dropped and the page re-sent.",
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collector.bounds import MAX_DURATION_SECS, MAX_LOOKBACK_SECS
 from collector.net import ProxyUrl, check_endpoint_url
 from collector.secrets import SecretsModel
 
@@ -47,10 +50,13 @@ class MimecastSourceConfig(SecretsModel):
         description="API 1.0 secret key, base64 as Mimecast gives it (auth = hmac). "
         "Or secret_key_file.",
     )
-    interval_secs: int = Field(default=300, ge=1, description="Seconds between cycles in `run`.")
+    interval_secs: int = Field(
+        default=300, ge=1, le=MAX_DURATION_SECS, description="Seconds between cycles in `run`."
+    )
     initial_lookback_secs: int = Field(
         default=86400,
         ge=0,
+        le=MAX_LOOKBACK_SECS,
         description="On the very first cycle, how far back to start. Clamped to Mimecast's "
         "30-day retention.",
     )
@@ -64,12 +70,14 @@ class MimecastSourceConfig(SecretsModel):
     lag_secs: int = Field(
         default=60,
         ge=0,
+        le=MAX_DURATION_SECS,
         description="Each window ends this many seconds before now, so Mimecast has time "
         "to publish a second's clicks before it is read.",
     )
     overlap_secs: int = Field(
         default=900,
         ge=0,
+        le=MAX_DURATION_SECS,
         description="Every window also re-reads this many seconds before its start, to "
         "catch clicks Mimecast published late. Clicks already delivered are recognised "
         "by content hash and not sent again.",
@@ -77,6 +85,7 @@ class MimecastSourceConfig(SecretsModel):
     catchup_slice_secs: int = Field(
         default=14400,
         ge=60,
+        le=MAX_DURATION_SECS,
         description="A pass longer than this (a collector that was down, a new tenant) is "
         "cut into up to catchup_parallel time slices read at the same time.",
     )
@@ -90,13 +99,17 @@ class MimecastSourceConfig(SecretsModel):
     retry_max_secs: float = Field(
         default=300.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="How long one request may keep retrying (429, 5xx, timeouts) before "
         "the cycle fails; the checkpoint then stays where it was.",
     )
-    connect_timeout_secs: float = Field(default=10.0, gt=0, description="TCP/TLS connect timeout.")
+    connect_timeout_secs: float = Field(
+        default=10.0, gt=0, le=MAX_DURATION_SECS, description="TCP/TLS connect timeout."
+    )
     read_timeout_secs: float = Field(
         default=60.0,
         gt=0,
+        le=MAX_DURATION_SECS,
         description="How long one answer may take, from sending the request to its last "
         "byte (with connect_timeout_secs on top); a slower answer is retried.",
     )
@@ -120,6 +133,22 @@ class MimecastSourceConfig(SecretsModel):
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         return check_endpoint_url(value)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # It is decoded for every signature; a bad one must stop the config, not a request.
+        if value is not None:
+            try:
+                decoded = base64.b64decode(value.get_secret_value(), validate=True)
+            except binascii.Error as exc:  # the reason never quotes the key itself
+                raise ValueError(
+                    f"is not base64 ({exc}); paste the secret key exactly as Mimecast "
+                    "gave it (letters, digits, '+', '/' and '=' padding)"
+                ) from None
+            if not decoded:
+                raise ValueError("is empty once base64-decoded")
+        return value
 
     @model_validator(mode="after")
     def _check_credentials(self) -> Self:
