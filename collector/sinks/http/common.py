@@ -170,8 +170,8 @@ def ssl_context(config: HttpSinkBaseConfig, key: str) -> ssl.SSLContext | bool:
 def where(url: str) -> str:
     """``url`` without query or userinfo, as errors quote it."""
     parts = urlsplit(url)
-    # Userinfo (user:password@) is a credential: never quoted.
-    return redact_url(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}")
+    # Userinfo (user:password@) is a credential: never quoted, only shown as ***@.
+    return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
 
 
 def is_retryable_status(status: int) -> bool:
