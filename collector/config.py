@@ -22,7 +22,7 @@ from collector.fsutil import NotARegularFileError, read_regular_file
 from collector.metrics import MetricsConfig
 from collector.sinks import SinkConfig
 from collector.sinks.registry import sink_config_class
-from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.config import CREDENTIAL_KEYS, MimecastSourceConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -187,6 +187,9 @@ def parse_config(document: dict[str, Any]) -> CollectorConfig:
     expanded = expand_env(document, "", problems)
     if problems:
         raise ConfigError(problems)
+    _share_credentials(expanded, problems)
+    if problems:
+        raise ConfigError(problems)
     try:
         top = _FileModel.model_validate(expanded)
     except ValidationError as exc:
@@ -210,6 +213,41 @@ def parse_config(document: dict[str, Any]) -> CollectorConfig:
         log=top.log,
         metrics=top.metrics,
     )
+
+
+def _share_credentials(document: dict[str, Any], problems: list[str]) -> None:
+    """``credentials = "<source>"``: take that source's credentials (one quota, one gate).
+
+    Done on the raw tables, so the referenced source's ``*_file`` secrets and ``${VAR}``
+    are read the same way as its own.
+    """
+    sources = document.get("sources")
+    if not isinstance(sources, dict):
+        return
+    for name, table in sources.items():
+        if not isinstance(table, dict) or table.get("credentials") is None:
+            continue
+        key = f"sources.{name}.credentials"
+        other_name = table["credentials"]
+        other = sources.get(other_name) if isinstance(other_name, str) else None
+        if not isinstance(other, dict) or other_name == name:
+            known = ", ".join(sorted(n for n in sources if n != name)) or "none"
+            problems.append(f"{key}: no other source named {other_name!r} (sources: {known})")
+            continue
+        if other.get("credentials") is not None:
+            problems.append(
+                f"{key}: {other_name!r} uses credentials of its own reference; name "
+                "the source that holds them"
+            )
+            continue
+        for field in CREDENTIAL_KEYS:
+            for spelled in (field, f"{field}_file"):
+                if spelled in table:
+                    problems.append(
+                        f"sources.{name}.{spelled}: not allowed with credentials = {other_name!r}"
+                    )
+                elif spelled in other:
+                    table[spelled] = other[spelled]
 
 
 def load_config(path: Path) -> CollectorConfig:

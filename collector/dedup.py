@@ -65,6 +65,7 @@ def admit_page(
     *,
     horizon: int | None = None,
     date_field: str = "date",
+    kind: str = "url",
 ) -> Admission:
     """Decide which clicks of one page of ``window`` are new. Changes nothing.
 
@@ -120,7 +121,7 @@ def admit_page(
             result.duplicates += 1
             continue
         updates[key] = seen + 1
-        events.append(Event(source, f"{digest}-{seen}", date, click))
+        events.append(Event(source, f"{digest}-{seen}", date, click, kind))
     progress.frontier = frontier
     return result
 

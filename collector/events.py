@@ -33,12 +33,15 @@ class Event(NamedTuple):
             key (Elasticsearch ``_id``, syslog structured data, HEC ``fields``).
         time: the click's ``date`` as epoch seconds (UTC).
         data: the click log exactly as Mimecast returned it: same keys, same values.
+        kind: the kind of record: ``url`` (a click), ``attachment`` or ``impersonation``;
+            sinks choose their mapping (sourcetype, ECS, CEF/LEEF fields) by it.
     """
 
     source: str
     event_id: str
     time: int
     data: ClickLog
+    kind: str = "url"
 
 
 Batch = Sequence[Event]

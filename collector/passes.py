@@ -95,7 +95,7 @@ class PassReader:
         sent = window.page_token
         target = self.checkpoint.target
         horizon = target if target is not None else window.end
-        date_field = self.source.facts.date_field
+        facts = self.source.facts
         try:
             while not self.stop.is_set():
                 if pending is None:
@@ -121,7 +121,8 @@ class PassReader:
                     self.checkpoint.delivered,
                     self.source.name,
                     horizon=horizon,
-                    date_field=date_field,
+                    date_field=facts.date_field,
+                    kind=facts.kind,
                 )
                 guard.advanced(admission.frontier > window.frontier, page.request_id)
                 if prefetch and not last and not self.stop.is_set():

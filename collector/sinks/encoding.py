@@ -18,8 +18,8 @@ Format = Literal["raw", "envelope"]
 """How each event is written.
 
 ``raw``: the click log exactly as Mimecast returned it (same keys, same order, same
-values). ``envelope``: ``{"event_id", "source", "time", "log"}`` with the click under
-``log``, so a downstream reader can drop the duplicates of an at-least-once delivery by
+values). ``envelope``: ``{"event_id", "source", "kind", "time", "log"}`` with the record
+under ``log`` and its kind (``url``, ``attachment``, ``impersonation``), so a downstream reader can drop the duplicates of an at-least-once delivery by
 ``event_id``.
 """
 
@@ -56,6 +56,7 @@ def encode_ndjson(events: Batch, fmt: Format) -> bytes:
                 {
                     "event_id": event.event_id,
                     "source": event.source,
+                    "kind": event.kind,
                     "time": strftime(_RFC3339_UTC, gmtime(event.time)),
                     "log": event.data,
                 },

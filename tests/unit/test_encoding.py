@@ -56,7 +56,8 @@ def test_envelope_shape_and_order() -> None:
 
     assert encoded.count(b"\n") == 1
     parsed = orjson.loads(encoded)
-    assert list(parsed) == ["event_id", "source", "time", "log"]
+    assert list(parsed) == ["event_id", "source", "kind", "time", "log"]
+    assert parsed["kind"] == "url"
     assert parsed["event_id"] == f"{7:032x}-0"
     assert parsed["source"] == "ttp"
     assert parsed["time"] == "2024-11-17T17:02:30Z"

@@ -133,7 +133,7 @@ async def test_envelope_format(make_sink: SinkFactory, tmp_path: Path) -> None:
 
     lines = [orjson.loads(line) for line in (tmp_path / "clicks.ndjson").read_bytes().splitlines()]
     assert [line["event_id"] for line in lines] == [e.event_id for e in page]
-    assert [list(line) for line in lines] == [["event_id", "source", "time", "log"]] * 2
+    assert [list(line) for line in lines] == [["event_id", "source", "kind", "time", "log"]] * 2
     assert lines[0]["time"] == "2024-11-17T17:02:30Z"
     assert lines[1]["log"] == page[1].data
 

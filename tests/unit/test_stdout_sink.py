@@ -78,7 +78,7 @@ async def test_envelope_format() -> None:
     await sink.send(page)
 
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
-    assert [list(line) for line in lines] == [["event_id", "source", "time", "log"]] * 2
+    assert [list(line) for line in lines] == [["event_id", "source", "kind", "time", "log"]] * 2
     assert [line["event_id"] for line in lines] == [e.event_id for e in page]
     assert lines[0]["log"] == page[0].data
 

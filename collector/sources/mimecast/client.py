@@ -1,6 +1,8 @@
-"""HTTP client for ``POST /api/ttp/url/get-logs``: one request in, one page out.
+"""HTTP client for Mimecast's TTP get-logs endpoints: one request in, one page out.
 
-It is the engine's :class:`~collector.source.Source` for Mimecast URL clicks.
+It is the engine's :class:`~collector.source.Source` for one endpoint
+(:mod:`collector.sources.mimecast.endpoints`): URL clicks, attachment or
+impersonation logs.
 
 It authenticates (API 2.0 bearer token or API 1.0 HMAC), sends the window and
 page token, and turns every answer into either a :class:`~collector.source.Page` or one of the
@@ -35,9 +37,10 @@ from collector.events import format_mimecast_date
 from collector.net import client_ssl_context
 from collector.retry import RetryPolicy
 from collector.secrets import redact_url
-from collector.source import EndpointFacts, Page
+from collector.source import Page
 from collector.sources.mimecast.auth import HmacSigner, OAuth2TokenProvider
-from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
+from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.sources.mimecast.endpoints import Endpoint
 from collector.sources.mimecast.pacer import QuotaPacer
 from collector.sources.mimecast.responses import (
     OAUTH2_418_ADVICE,
@@ -47,16 +50,11 @@ from collector.sources.mimecast.responses import (
 )
 from collector.stats import SourceStats
 
-LOGS_PATH = "/api/ttp/url/get-logs"
-URL_CLICKS = EndpointFacts(kind="url", retention_secs=RETENTION_SECS, date_field="date")
-
 _ids = random.Random()
 
 
 class MimecastClient:
-    """Reads pages of URL Protection click logs from one Mimecast tenant."""
-
-    facts = URL_CLICKS
+    """Reads pages of one TTP log endpoint from one Mimecast tenant."""
 
     def __init__(
         self,
@@ -67,9 +65,13 @@ class MimecastClient:
         transport: httpx.AsyncBaseTransport | None = None,
         stats: SourceStats | None = None,
         pacer: QuotaPacer | None = None,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self.name = name
         self._config = config
+        # The config's type names the endpoint; a caller may describe another one.
+        self.endpoint = endpoint or config.endpoint
+        self.facts = self.endpoint.facts
         self._pacer = pacer or QuotaPacer(endpoint=f"mimecast/{name}")
         self.gate = self._pacer.gate
         self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
@@ -119,18 +121,19 @@ class MimecastClient:
 
         return await self._retry.call(
             lambda: self._attempt(body, page_token is not None),
-            what="get-logs",
+            what=self.endpoint.path.removeprefix("/api/"),
             on_retry=count_retry,
         )
 
     async def check(self) -> str:
-        """Authenticate and ask for one click of the last hour (``check``)."""
+        """Authenticate and ask for one record of the last hour (``check``): that also
+        proves the application's role may read this endpoint."""
         now = int(time.time()) - self._config.lag_secs
         page = await self.fetch(now - 3600, now, None, page_size=1)
         scheme = "API 2.0 OAuth2" if self._config.auth == "oauth2" else "API 1.0 HMAC"
         return (
-            f"{scheme} to {redact_url(self._config.base_url)}; get-logs answered with "
-            f"{len(page.records)} click log(s) for the last hour"
+            f"{scheme} to {redact_url(self._config.base_url)}; {self.endpoint.path} answered "
+            f"with {len(page.records)} {self.endpoint.noun}(s) for the last hour"
         )
 
     def _request_body(
@@ -142,8 +145,7 @@ class MimecastClient:
         query = {
             "from": format_mimecast_date(window_from),
             "to": format_mimecast_date(window_to),
-            "route": self._config.route,
-            "scanResult": self._config.scan_result,
+            **self.endpoint.filters(self._config),
             "oldestFirst": True,
         }
         return orjson.dumps({"meta": {"pagination": pagination}, "data": [query]})
@@ -155,7 +157,9 @@ class MimecastClient:
             self._tokens.invalidate(bearer)
             answer, request_id, _ = await self._send(body)
         try:
-            clicks, next_token = classify_response(answer, request_id, has_token)
+            records, next_token = classify_response(
+                answer, request_id, has_token, self.endpoint.data_key
+            )
         except RateLimitedError as exc:
             self.stats.requests["rate_limited"] += 1
             self.stats.rate_limited += 1
@@ -176,18 +180,26 @@ class MimecastClient:
                     request_id=exc.request_id,
                 ) from None
             raise
-        except (AuthError, PageTokenRejectedError, MimecastApiError):
+        except (AuthError, PageTokenRejectedError, MimecastApiError) as exc:
             self.stats.requests["error"] += 1
+            if _is_permission_error(exc):
+                raise AuthError(
+                    f"Mimecast refused {self.endpoint.path}: the API application's role needs "
+                    f"'{self.endpoint.permission}' ({exc})",
+                    code=exc.code,
+                    http_status=exc.http_status,
+                    request_id=exc.request_id,
+                ) from None
             raise
         self.stats.requests["ok"] += 1
-        return Page(clicks, next_token, request_id)
+        return Page(records, next_token, request_id)
 
     async def _send(self, body: bytes) -> tuple[Answer, str, str]:
         """Send one request; (the whole answer, its request id, the bearer token used)."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         bearer = ""
         if self._signer is not None:
-            headers.update(self._signer.headers(LOGS_PATH))
+            headers.update(self._signer.headers(self.endpoint.path))
             request_id = headers["x-mc-req-id"]
         else:
             assert self._tokens is not None
@@ -233,7 +245,9 @@ class MimecastClient:
     async def _read(self, body: bytes, headers: dict[str, str], request_id: str) -> Answer:
         """POST and read the answer whole, refusing one larger than max_response_bytes."""
         limit = self._config.max_response_bytes
-        async with self._http.stream("POST", LOGS_PATH, content=body, headers=headers) as response:
+        async with self._http.stream(
+            "POST", self.endpoint.path, content=body, headers=headers
+        ) as response:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise _too_large(f"announces {int(declared):,} bytes", limit, request_id)
@@ -253,6 +267,12 @@ def _too_large(what: str, limit: int, request_id: str) -> ResponseTooLargeError:
         "500 clicks is far smaller, so something between us and Mimecast is misbehaving",
         request_id=request_id,
     )
+
+
+def _is_permission_error(error: MimecastApiError) -> bool:
+    """A 403, or a fail[] whose code says forbidden: the role lacks this endpoint."""
+    code = (error.code or "").lower()
+    return error.http_status == 403 or "forbidden" in code or "permission" in code
 
 
 def credential_key(config: MimecastSourceConfig) -> tuple[str, ...]:

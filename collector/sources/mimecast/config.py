@@ -1,4 +1,9 @@
-"""Config model of the ``mimecast_ttp_url`` source: one Mimecast tenant or credential."""
+"""Config model of the Mimecast sources: one TTP log endpoint of one tenant.
+
+``mimecast_ttp_url`` (URL Protection clicks), ``mimecast_ttp_attachment`` (Attachment
+Protection) and ``mimecast_ttp_impersonation`` (Impersonation Protection) share every
+key but their filters; :mod:`collector.sources.mimecast.endpoints` describes each.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,49 @@ from pydantic_core import PydanticCustomError
 from collector.bounds import MAX_DURATION_SECS, MAX_LOOKBACK_SECS
 from collector.net import ProxyUrl, check_endpoint_url
 from collector.secrets import SecretsModel
+from collector.sources.mimecast.endpoints import ENDPOINTS, RETENTION_SECS, Endpoint
 
-RETENTION_SECS = 30 * 86400
-"""Mimecast keeps URL Protection logs for 30 days; older clicks cannot be read."""
+__all__ = ["CREDENTIAL_KEYS", "RETENTION_SECS", "MimecastSourceConfig"]
+
+SourceType = Literal["mimecast_ttp_url", "mimecast_ttp_attachment", "mimecast_ttp_impersonation"]
+
+CREDENTIAL_KEYS = (
+    "auth",
+    "base_url",
+    "client_id",
+    "client_secret",
+    "app_id",
+    "app_key",
+    "access_key",
+    "secret_key",
+)
+"""What ``credentials = "<source>"`` takes from the other source (and their ``*_file``)."""
+
+# Filters that only some endpoints take: key -> the source types that accept it.
+_FILTER_TYPES = {
+    "route": ("mimecast_ttp_url", "mimecast_ttp_attachment"),
+    "scan_result": ("mimecast_ttp_url",),
+    "result": ("mimecast_ttp_attachment",),
+    "tagged_malicious": ("mimecast_ttp_impersonation",),
+}
 
 
 class MimecastSourceConfig(SecretsModel):
-    """``[sources.<name>]`` with ``type = "mimecast_ttp_url"``."""
+    """``[sources.<name>]`` with a ``type`` of ``mimecast_ttp_url``, ``mimecast_ttp_attachment``
+    or ``mimecast_ttp_impersonation``."""
 
-    type: Literal["mimecast_ttp_url"] = Field(description="Source type.")
+    type: SourceType = Field(
+        description='Source type: "mimecast_ttp_url" (URL Protection clicks, '
+        'POST /api/ttp/url/get-logs), "mimecast_ttp_attachment" (Attachment Protection, '
+        '/api/ttp/attachment/get-logs) or "mimecast_ttp_impersonation" (Impersonation '
+        "Protection, /api/ttp/impersonation/get-logs)."
+    )
+    credentials: str | None = Field(
+        default=None,
+        description="Name of another source whose API credentials (auth, base_url and the "
+        "keys) this one uses. Sources on one credential share one quota pacer and one 429 "
+        "gate, whether the credential is referenced or written twice.",
+    )
     base_url: str = Field(
         default="https://api.services.mimecast.com",
         description=(
@@ -62,10 +101,18 @@ class MimecastSourceConfig(SecretsModel):
     )
     page_size: int = Field(default=500, ge=1, le=500, description="Click logs per request.")
     route: Literal["all", "inbound", "outbound", "internal"] = Field(
-        default="all", description="Mimecast `route` filter."
+        default="all", description="Mimecast `route` filter (URL clicks and attachment logs)."
     )
     scan_result: Literal["all", "clean", "malicious"] = Field(
-        default="all", description="Mimecast `scanResult` filter."
+        default="all", description="Mimecast `scanResult` filter (URL clicks only)."
+    )
+    result: Literal["all", "safe", "malicious", "timeout", "error", "unsafe"] = Field(
+        default="all", description="Mimecast `result` filter (attachment logs only)."
+    )
+    tagged_malicious: bool | None = Field(
+        default=None,
+        description="Mimecast `taggedMalicious` filter (impersonation logs only): true for "
+        "messages tagged malicious, false for the others; unset: no filter.",
     )
     lag_secs: int = Field(
         default=60,
@@ -149,6 +196,22 @@ class MimecastSourceConfig(SecretsModel):
             if not decoded:
                 raise ValueError("is empty once base64-decoded")
         return value
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint this source reads."""
+        return ENDPOINTS[self.type]
+
+    @model_validator(mode="after")
+    def _check_filters(self) -> Self:
+        for key, types in _FILTER_TYPES.items():
+            if key in self.model_fields_set and self.type not in types:
+                raise PydanticCustomError(
+                    "config_key",
+                    "{key}: only for type = {types}",
+                    {"key": key, "types": " or ".join(f'"{t}"' for t in types)},
+                )
+        return self
 
     @model_validator(mode="after")
     def _check_credentials(self) -> Self:

@@ -166,11 +166,7 @@ def _error_for_status(response: Answer, request_id: str, has_token: bool) -> Exc
             request_id=request_id,
         )
     if status in (401, 403):
-        what = (
-            "credentials"
-            if status == 401
-            else "permissions (the API application needs the URL Protection read role)"
-        )
+        what = "credentials" if status == 401 else "permissions"
         return AuthError(
             f"Mimecast rejected the {what} ({detail}HTTP {status})",
             code=code,
@@ -181,7 +177,7 @@ def _error_for_status(response: Answer, request_id: str, has_token: bool) -> Exc
 
 
 def classify_response(
-    response: Answer, request_id: str, has_token: bool
+    response: Answer, request_id: str, has_token: bool, data_key: str = "clickLogs"
 ) -> tuple[list[ClickLog], str | None]:
     """Return (click logs, next page token) or raise the error this answer means."""
     if response.status_code != 200:
@@ -200,10 +196,10 @@ def classify_response(
         )
     clicks: list[ClickLog] = []
     for item in data:
-        logs = item.get("clickLogs") if isinstance(item, dict) else None
+        logs = item.get(data_key) if isinstance(item, dict) else None
         if not isinstance(logs, list):
             raise TransientSourceError(
-                "unexpected response from Mimecast: data[] without clickLogs",
+                f"unexpected response from Mimecast: data[] without {data_key}",
                 request_id=request_id,
             )
         clicks.extend(logs)
