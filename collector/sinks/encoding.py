@@ -17,10 +17,10 @@ from collector.events import Batch
 Format = Literal["raw", "envelope"]
 """How each event is written.
 
-``raw``: the click log exactly as Mimecast returned it (same keys, same order, same
+``raw``: the record exactly as Mimecast returned it (same keys, same order, same
 values). ``envelope``: ``{"event_id", "source", "kind", "time", "log"}`` with the record
-under ``log`` and its kind (``url``, ``attachment``, ``impersonation``), so a downstream reader can drop the duplicates of an at-least-once delivery by
-``event_id``.
+under ``log`` and its kind (``url``, ``attachment``, ``impersonation``), so a downstream
+reader can drop the duplicates of an at-least-once delivery by ``event_id``.
 """
 
 _LINE = orjson.OPT_APPEND_NEWLINE
