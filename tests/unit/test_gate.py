@@ -11,19 +11,7 @@ import pytest
 from collector.errors import BackpressureTooLongError
 from collector.gate import BackpressureGate, describe_secs
 from collector.retry import MAX_REFUSAL_WAIT_SECS, RetryPolicy
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fakes import FakeClock as Clock
 
 
 def gate(clock: Clock) -> BackpressureGate:

@@ -3,19 +3,7 @@
 from __future__ import annotations
 
 from collector.sources.mimecast.pacer import PacerRegistry, QuotaPacer
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fakes import FakeClock as Clock
 
 
 def headers(remaining: int, reset_ms: int, limit: int = 100) -> dict[str, str]:

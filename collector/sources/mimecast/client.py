@@ -28,7 +28,6 @@ from collector.errors import (
     BindingExpiredError,
     ConfigError,
     MimecastApiError,
-    PageTokenRejectedError,
     RateLimitedError,
     ResponseTooLargeError,
     TransientSourceError,
@@ -169,30 +168,33 @@ class MimecastClient:
         except TransientSourceError:
             self.stats.requests["retryable_error"] += 1
             raise
-        except BindingExpiredError as exc:
+        except MimecastApiError as exc:
             self.stats.requests["error"] += 1
-            if self._tokens is not None:
-                # The binding advice is about API 1.0 keys; with OAuth2 it would mislead.
-                raise BindingExpiredError(
-                    f"{OAUTH2_418_ADVICE} ({exc.code or 'no error code'}, HTTP 418)",
-                    code=exc.code,
-                    http_status=exc.http_status,
-                    request_id=exc.request_id,
-                ) from None
-            raise
-        except (AuthError, PageTokenRejectedError, MimecastApiError) as exc:
-            self.stats.requests["error"] += 1
-            if _is_permission_error(exc):
-                raise AuthError(
-                    f"Mimecast refused {self.endpoint.path}: the API application's role needs "
-                    f"'{self.endpoint.permission}' ({exc})",
-                    code=exc.code,
-                    http_status=exc.http_status,
-                    request_id=exc.request_id,
-                ) from None
-            raise
+            reworded = self._in_context(exc)
+            if reworded is None:
+                raise
+            raise reworded from None
         self.stats.requests["ok"] += 1
         return Page(records, next_token, request_id)
+
+    def _in_context(self, error: MimecastApiError) -> MimecastApiError | None:
+        """``error`` reworded for this source, where Mimecast's own words would mislead."""
+        kind: type[MimecastApiError]
+        if isinstance(error, BindingExpiredError) and self._tokens is not None:
+            # The binding advice is about API 1.0 keys; with OAuth2 it would mislead.
+            kind = BindingExpiredError
+            message = f"{OAUTH2_418_ADVICE} ({error.code or 'no error code'}, HTTP 418)"
+        elif _is_permission_error(error):
+            kind = AuthError
+            message = (
+                f"Mimecast refused {self.endpoint.path}: the API application's role needs "
+                f"'{self.endpoint.permission}' ({error})"
+            )
+        else:
+            return None
+        return kind(
+            message, code=error.code, http_status=error.http_status, request_id=error.request_id
+        )
 
     async def _send(self, body: bytes) -> tuple[Answer, str, str]:
         """Send one request; (the whole answer, its request id, the bearer token used)."""
