@@ -113,3 +113,13 @@ async def test_the_pace_is_the_longest_refill_seen_and_slows_after_a_429() -> No
     # next one 1.25 x the old pace after the pace's own slot.
     assert 0.36 <= first <= 0.36 * 1.1 + 1e-9
     assert round(first + second, 3) == 0.81
+
+
+async def test_a_run_of_429s_slows_the_pace_only_so_far() -> None:
+    """Each 429 slows the pace by 1.25x, but never past twice the longest refill named:
+    429s unrelated to the pace (a gateway's burst throttle) must not slow us for good."""
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    for _ in range(30):
+        pacer.finished(headers(0, 400), status=429)
+    assert pacer._interval <= 0.8 + 1e-9

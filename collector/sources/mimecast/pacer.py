@@ -54,6 +54,7 @@ class QuotaPacer:
         self._in_flight = 0
         self._next_at = 0.0
         self._interval = 0.0
+        self._longest_reset = 0.0
         self.waited_secs = 0.0
 
     async def acquire(self, budget_secs: float | None = None) -> None:
@@ -137,9 +138,12 @@ class QuotaPacer:
             # The largest seen is the best estimate of the interval, our pace.
             self._interval = max(self._interval, wait)
         if status == 429:
-            # We went too fast anyway (another client shares the quota, or it shrank).
+            # We went too fast anyway (another client shares the quota, or it shrank):
+            # slow down, but never below twice the longest refill Mimecast ever named,
+            # or a run of 429s unrelated to the pace would slow us down for good.
             self._remaining = 0
-            self._interval = max(self._interval * 1.25, wait)
+            self._longest_reset = max(self._longest_reset, wait)
+            self._interval = min(max(self._interval * 1.25, wait), 2 * self._longest_reset)
 
 
 class PacerRegistry:
