@@ -140,7 +140,8 @@ def test_readiness_goes_not_ready_ready_not_ready(tmp_path: Path) -> None:
             wait_for(lambda: _status(readyz) == 503, 30, "not ready again")
             down = cli("health", "-c", str(config))
             assert down.returncode == 1
-            assert "last error: Mimecast rejected the permissions" in down.stdout
+            assert "last error: Mimecast refused /api/ttp/url/get-logs" in down.stdout
+            assert "'Monitoring | URL Protection | Read'" in down.stdout
         finally:
             process.terminate()
             assert process.wait(timeout=10) == 0
