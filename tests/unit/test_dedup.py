@@ -208,3 +208,27 @@ def test_dates_that_cannot_be_written_back_are_undated() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_the_fast_date_path_agrees_with_the_general_parser() -> None:
+    """Mimecast's own form is parsed from a per-minute cache; any other offset, and
+    every malformed second, goes through the general parser."""
+    import random
+
+    from collector.events import parse_mimecast_date
+
+    rng = random.Random(5)
+    for _ in range(20_000):
+        epoch = rng.randint(0, 253_402_300_799)
+        text = format_mimecast_date(epoch)
+        assert parse_mimecast_date(text) == epoch
+        assert parse_mimecast_date(text) == epoch  # a second time, from the cache
+    assert parse_mimecast_date("2024-11-17T18:02:30+01:00") == parse_mimecast_date(
+        "2024-11-17T17:02:30+0000"
+    )
+    for bad in ("2024-11-17T17:02:60+0000", "2024-11-17T17:02:6x+0000", "2024-11-17T17:02"):
+        try:
+            parse_mimecast_date(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
