@@ -172,8 +172,3 @@ def where(url: str) -> str:
     parts = urlsplit(url)
     # Userinfo (user:password@) is a credential: never quoted, only shown as ***@.
     return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
-
-
-def is_retryable_status(status: int) -> bool:
-    """The usual retry rule: 408, 429 and every 5xx except 501 (not implemented)."""
-    return status in (408, 429) or (500 <= status <= 599 and status != 501)

@@ -30,12 +30,13 @@ from pydantic_core import PydanticCustomError
 from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
+from collector.retry import is_retryable_status
 from collector.secrets import register_secret, scrub
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.client import refusal_of
-from collector.sinks.http.common import HttpSinkBaseConfig, Reply, is_retryable_status
+from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
 from collector.sinks.http.ecs import timestamp, to_ecs
 
