@@ -2,8 +2,8 @@
 
 A concrete sink says how to encode one event, how to join encodings into a body,
 which headers to send, and how to read its receiver's answer to one request
-(``_post``); everything else (batching, retries, dead letters, stats) is here and in
-:mod:`.batching`.
+(``_post``); everything else (batching, partial progress, dead letters, stats) is here
+and in :mod:`.batching`. Retries are not: :mod:`collector.delivery` owns them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ class HttpSinkBase:
         name: the sink's name in the config.
         config: its validated config.
         context: state directory and counters from the collector.
-        retry: the retry policy; default: ``retry_max_secs`` and the backoff options.
+        retry: the sink's retry policy (default: ``config.retry_policy()``), the same
+            one :mod:`collector.delivery` retries with: the sink's gate runs on its
+            clock and refusal backoff, and waits at most its budget.
         transport: an httpx transport instead of the network (tests).
     """
 
@@ -51,11 +53,7 @@ class HttpSinkBase:
         self.stats = context.stats
         self._base_config = config
         self._context = context
-        self._retry = retry or RetryPolicy(
-            max_secs=config.retry_max_secs,
-            initial_backoff_secs=config.retry_initial_backoff_secs,
-            max_backoff_secs=config.retry_max_backoff_secs,
-        )
+        self._retry = retry or config.retry_policy()
         # One gate for every request of this sink, whatever page it carries: a receiver
         # that sheds load does so for all of them (see collector.gate). Its waits run on
         # the retry policy's clock, so that a retry and the gate agree on the time.
@@ -103,7 +101,6 @@ class HttpSinkBase:
             encode=self.encode_batch,
             max_events=config.max_batch_events,
             max_bytes=config.max_batch_bytes,
-            retry=self._retry,
             dead_letters=self.dead_letters,
             stats=self.stats,
             per_item=self.per_item_bytes,
@@ -111,11 +108,12 @@ class HttpSinkBase:
         )
 
     async def send(self, events: Batch) -> None:
-        """Deliver one page; returning means every event is accepted or dead-lettered.
+        """One attempt at a page; returning means every event is accepted or dead-lettered.
 
         Raises:
-            SinkError: not delivered (the retry budget is spent, or a permanent error
-                such as a rejected credential); the checkpoint does not move.
+            TransientSinkError: worth retrying; ``pending`` holds the events not
+                accepted yet, which are all the next attempt needs to send.
+            SinkError: a permanent error such as a rejected credential.
         """
         if not events:
             return

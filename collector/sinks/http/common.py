@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_DURATION_SECS
 from collector.net import ProxyUrl, check_endpoint_url, client_ssl_context
+from collector.retry import RetryPolicy
 from collector.secrets import redact_url, scrub
 from collector.sinks import SinkConfig
 
@@ -103,6 +104,14 @@ class HttpSinkBaseConfig(SinkConfig):
     @classmethod
     def _check_endpoint(cls, value: str) -> str:
         return check_endpoint_url(value)
+
+    def retry_policy(self) -> RetryPolicy:
+        """The budget and the backoff options of this sink's retries."""
+        return RetryPolicy(
+            max_secs=self.retry_max_secs,
+            initial_backoff_secs=self.retry_initial_backoff_secs,
+            max_backoff_secs=self.retry_max_backoff_secs,
+        )
 
     @model_validator(mode="after")
     def _check_tls_files(self) -> Self:
