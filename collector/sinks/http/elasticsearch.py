@@ -9,7 +9,7 @@ sent again after a rollover is stored twice; see docs/http-sinks.md.)
 The body is NDJSON (action line, document line, each ending in ``\\n``, the last one
 too), gzipped, with ``filter_path`` so that the answer holds only what is read:
 
-- items 2xx and 409: stored (409s are counted in :attr:`ElasticsearchSink.already_stored`);
+- items 2xx and 409: stored (409s are counted in the sink's ``stats.already_stored``);
 - items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
 - other 4xx items (mapping errors): dead-lettered with the error type and reason;
 - a whole request 413: split in two; 429/5xx: retried; 401/403: fails at once.
@@ -127,8 +127,6 @@ class ElasticsearchSink(HttpSinkBase):
     ) -> None:
         super().__init__(name, config, context, **kw)
         self.config = config
-        self.already_stored = 0
-        """Documents answered 409: stored by an earlier send (a retry, a re-read page)."""
         self._url = f"{config.endpoint}/{quote(config.index, safe='')}/_bulk"
         self._params = {"filter_path": FILTER_PATH}
         if config.mode == "data_stream":
@@ -249,7 +247,6 @@ class ElasticsearchSink(HttpSinkBase):
             else:
                 result.rejected.append((item, Rejection(status, error_type, reason)))
         if stored_before:
-            self.already_stored += stored_before
             self.stats.already_stored += stored_before
             log.info("bulk_already_stored", sink=self.name, count=stored_before)
         if retry_error is not None:

@@ -53,8 +53,7 @@ class SyslogSink:
         context: what the collector shares with its sinks (counters).
         hostname: HOSTNAME to write; default ``config.hostname`` or the machine's FQDN.
 
-    Attributes:
-        truncated: messages cut to ``max_message_bytes`` since the sink was built.
+    Messages cut to ``max_message_bytes`` are counted in ``context.stats.truncated``.
     """
 
     def __init__(
@@ -66,7 +65,6 @@ class SyslogSink:
         hostname: str | None = None,
     ) -> None:
         self.name = name
-        self.truncated = 0
         self._config = config
         self._stats = context.stats
         self._hostname = hostname if hostname is not None else config.hostname
@@ -113,14 +111,13 @@ class SyslogSink:
         except orjson.JSONEncodeError as exc:
             raise SinkError(self.name, f"cannot encode a click as JSON: {exc}") from exc
         if page.truncated:
-            self.truncated += page.truncated
             self._stats.truncated += page.truncated
             log.warning(
                 "syslog_messages_truncated",
                 sink=self.name,
                 count=page.truncated,
                 max_message_bytes=self._config.message_limit,
-                total=self.truncated,
+                total=self._stats.truncated,
             )
         async with self._lock:
             self._stats.bytes += await asyncio.to_thread(self._deliver, page.messages)
