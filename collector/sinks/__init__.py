@@ -15,11 +15,12 @@ A sink is built from its config model (``SinkConfig.build``), then:
    delivering (Vector's rule: lean towards passing). Raises ``SinkError``.
 4. ``await sink.aclose()`` releases everything. Safe to call twice.
 
-``send`` and ``healthcheck`` before ``start`` (or after ``aclose``) raise
-``SinkError("... before start()")`` in every sink, rather than starting lazily: the
-collector starts every sink before the first cycle, so a send that finds its sink
-unstarted is a bug in the caller, and opening files, connections and TLS files in
-the middle of a delivery would turn a config error into a delivery failure.
+``send`` and ``healthcheck`` before ``start`` has been called (or after ``aclose``)
+raise ``SinkError("send() before start() or after aclose()")`` in every sink, rather
+than starting lazily: the collector starts every sink before the first cycle, so a
+send that finds its sink unstarted is a bug in the caller, and loading TLS files in the
+middle of a delivery would turn a config error into a delivery failure. (Connections
+are still opened at first use, and opened again when lost.)
 
 **Who retries.** A sink never waits and tries again: :mod:`collector.delivery` owns
 every retry of every sink, with one budget per sink (``retry_max_secs``, see

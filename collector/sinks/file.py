@@ -27,7 +27,7 @@ from pydantic import Field
 from collector.bounds import MAX_FILE_AGE_SECS, MAX_FILE_BYTES, MAX_KEPT_FILES
 from collector.errors import SinkError
 from collector.events import Batch
-from collector.sinks import SinkConfig, SinkContext
+from collector.sinks import SinkConfig, SinkContext, not_started
 from collector.sinks.encoding import Format, encode_ndjson
 from collector.sinks.rotation import open_append, refuse_symlink, repair_tail, rotate, tidy
 
@@ -115,6 +115,7 @@ class FileSink:
         self._config = config
         self._clock = clock
         self._fd: int | None = None
+        self._started = False
         self._identity: tuple[int, int] | None = None
         self._born = 0.0
         self._tidy_due = False
@@ -133,6 +134,9 @@ class FileSink:
             SinkError: the file cannot be opened.
         """
         async with self._lock:
+            # Started even if the open fails: every send opens the path again when it
+            # must, so a path fixed after a failed start recovers without a restart.
+            self._started = True
             await self._in_thread(self._open_locked)
         await self._tidy()
 
@@ -149,6 +153,8 @@ class FileSink:
         """
         if not events:
             return
+        if not self._started:
+            raise not_started(self.name)
         try:
             page = encode_ndjson(events, self._config.format)
         except orjson.JSONEncodeError as exc:
@@ -167,12 +173,15 @@ class FileSink:
         Raises:
             SinkError: naming the path and the reason.
         """
+        if not self._started:
+            raise not_started(self.name, "healthcheck()")
         await self._in_thread(refuse_symlink, self.path, self._key, self._config.follow_symlinks)
         await self._in_thread(lambda: os.close(open_append(self.path, self._config.file_mode)))
 
     async def aclose(self) -> None:
         """Close the file and wait for a running compression. Safe to call twice."""
         async with self._lock:
+            self._started = False
             await self._in_thread(self._close_locked)
         if self._tidy_tasks:
             await asyncio.gather(*self._tidy_tasks)

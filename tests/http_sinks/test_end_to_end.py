@@ -160,7 +160,9 @@ async def test_elasticsearch_exactly_once_despite_faults_on_both_sides(
     refused = dead_letters(tmp_path, "elastic")
     assert refused and refused_once
     assert missing_and_doubled(stored + refused, dataset.truth()) == (0, 0)
-    assert collector.sinks["elastic"].stats.already_stored > 0  # the lost answer's page came back as 409s
+    assert (
+        collector.sinks["elastic"].stats.already_stored > 0
+    )  # the lost answer's page came back as 409s
     assert collector.sinks["elastic"].stats.dead_lettered == len(refused)
 
 

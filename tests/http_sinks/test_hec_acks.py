@@ -198,7 +198,9 @@ async def test_a_failed_poll_is_tried_again_and_a_fatal_one_fails_every_waiter()
 
 
 async def test_an_ack_id_seen_again_means_the_old_batch_must_be_resent() -> None:
-    tracker = AckTracker("s", FakeHec({0}), poll_interval_secs=0.05, timeout_secs=5, stats=SinkStats())
+    tracker = AckTracker(
+        "s", FakeHec({0}), poll_interval_secs=0.05, timeout_secs=5, stats=SinkStats()
+    )
     old = tracker.expect(0)
     new = tracker.expect(0)  # HEC restarted its numbering
     with pytest.raises(TransientSinkError, match="sending the batch again"):

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import httpx
 
-from collector.errors import SinkError
 from collector.events import Batch, Event
 from collector.gate import BackpressureGate
 from collector.retry import RetryPolicy
 from collector.secrets import redact_url
-from collector.sinks import SinkContext
+from collector.sinks import SinkContext, not_started
 from collector.sinks.http.batching import BatchResult, BatchSender, Item
 from collector.sinks.http.client import HttpClient, refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
@@ -75,7 +74,7 @@ class HttpSinkBase:
     def http(self) -> HttpClient:
         """The started client. Raises SinkError before ``start``."""
         if self._client is None:
-            raise SinkError(self.name, "used before start() or after aclose()")
+            raise not_started(self.name, "a request")
         return self._client
 
     async def start(self) -> None:
@@ -118,7 +117,7 @@ class HttpSinkBase:
         if not events:
             return
         if self._sender is None:
-            raise SinkError(self.name, "send() before start()")
+            raise not_started(self.name)
         encode = self.encode
         await self._sender.send([Item(event, encode(event)) for event in events])
 
