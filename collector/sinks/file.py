@@ -29,7 +29,7 @@ from collector.errors import SinkError
 from collector.events import Batch
 from collector.sinks import SinkConfig, SinkContext, not_started
 from collector.sinks.encoding import Format, encode_ndjson
-from collector.sinks.rotation import open_append, refuse_symlink, repair_tail, rotate, tidy
+from collector.sinks.rotation import Tidier, open_append, refuse_symlink, repair_tail, rotate
 
 log = structlog.get_logger("collector.sinks.file")
 
@@ -124,8 +124,7 @@ class FileSink:
         # A cancelled send releases the asyncio lock while its thread still runs; this
         # lock keeps the next thread off the descriptor until the first one is done.
         self._io_lock = threading.Lock()
-        self._tidy_lock = asyncio.Lock()
-        self._tidy_tasks: set[asyncio.Task[None]] = set()
+        self._tidier = Tidier(name, config.path, config.keep, config.compress, config.file_mode)
 
     async def start(self) -> None:
         """Create directories, cut a torn last line, open the file, finish old rotations.
@@ -134,11 +133,9 @@ class FileSink:
             SinkError: the file cannot be opened.
         """
         async with self._lock:
-            # Started even if the open fails: every send opens the path again when it
-            # must, so a path fixed after a failed start recovers without a restart.
-            self._started = True
+            self._started = True  # even if the open fails: each send reopens as needed
             await self._in_thread(self._open_locked)
-        await self._tidy()
+        await self._tidier.run()
 
     async def send(self, events: Batch) -> None:
         """Append one page and fsync it; returning is the acknowledgement.
@@ -165,7 +162,7 @@ class FileSink:
             finally:
                 if self._tidy_due:
                     self._tidy_due = False
-                    self._spawn_tidy()
+                    self._tidier.spawn()
 
     async def healthcheck(self) -> None:
         """Check the file's directory exists and the file can be opened for append.
@@ -183,8 +180,7 @@ class FileSink:
         async with self._lock:
             self._started = False
             await self._in_thread(self._close_locked)
-        if self._tidy_tasks:
-            await asyncio.gather(*self._tidy_tasks)
+        await self._tidier.wait()
 
     async def _in_thread(self, work: Callable[..., object], *args: object) -> None:
         try:
@@ -287,26 +283,3 @@ class FileSink:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-    # Compression and retention run beside the sends, one at a time.
-
-    def _spawn_tidy(self) -> None:
-        task = asyncio.create_task(self._tidy())
-        self._tidy_tasks.add(task)
-        task.add_done_callback(self._tidy_tasks.discard)
-
-    async def _tidy(self) -> None:
-        config = self._config
-        async with self._tidy_lock:
-            try:
-                await asyncio.to_thread(
-                    tidy,
-                    self.path,
-                    keep=config.keep,
-                    compress=config.compress,
-                    file_mode=config.file_mode,
-                )
-            except OSError as exc:
-                # Retried after the next rotation and at the next start; the page that
-                # triggered it is already safe, so failing its send would only double it.
-                log.warning("file_tidy_failed", sink=self.name, path=str(self.path), error=str(exc))

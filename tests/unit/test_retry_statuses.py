@@ -5,11 +5,9 @@ The Mimecast cases run the real client against a real server on 127.0.0.1.
 
 from __future__ import annotations
 
-import random
 from collections import deque
 
 import orjson
-import pytest
 
 from collector.errors import MimecastApiError
 from collector.httpserver import Request, Response
@@ -45,7 +43,12 @@ class ScriptedMimecast:
         return self.answers.popleft()
 
 
-async def fetch_once(mimecast: ScriptedMimecast, waits: list[float]) -> list[object]:
+async def fetch_from(*answers: Response) -> tuple[list[object] | Exception, int, list[float]]:
+    """What the real client makes of ``answers``, served in order on 127.0.0.1: the
+    records of the page it fetched (or the error it raised), the requests it made and
+    the waits it took between them."""
+    mimecast = ScriptedMimecast(*answers)
+    await mimecast.server.start()
     config = MimecastSourceConfig.model_validate(
         {
             "type": "mimecast_ttp_url",
@@ -57,43 +60,33 @@ async def fetch_once(mimecast: ScriptedMimecast, waits: list[float]) -> list[obj
             "secret_key": "bXktc2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5",
         }
     )
+    waits: list[float] = []
 
     async def sleep(secs: float) -> None:
         waits.append(secs)
 
-    policy = RetryPolicy(max_secs=60, sleep=sleep, rng=random.Random(3))
-    client = MimecastClient("clicks", config, retry=policy)
+    client = MimecastClient("clicks", config, retry=RetryPolicy(max_secs=60, sleep=sleep))
+    outcome: list[object] | Exception
     try:
-        page = await client.fetch(0, 10, None)
+        outcome = list((await client.fetch(0, 10, None)).records)
+    except MimecastApiError as exc:
+        outcome = exc
     finally:
         await client.aclose()
-    return list(page.records)
+        await mimecast.server.stop()
+    assert not mimecast.server.errors
+    return outcome, mimecast.requests, waits
 
 
 async def test_a_mimecast_408_is_retried_not_a_failed_cycle() -> None:
-    mimecast = ScriptedMimecast(
-        Response(408, b"request timeout"), Response(200, orjson.dumps(PAGE))
-    )
-    await mimecast.server.start()
-    waits: list[float] = []
-    try:
-        records = await fetch_once(mimecast, waits)
-    finally:
-        await mimecast.server.stop()
-    assert records == [CLICK]
-    assert mimecast.requests == 2 and len(waits) == 1
-    assert not mimecast.server.errors
+    page = Response(200, orjson.dumps(PAGE))
+    outcome, requests, waits = await fetch_from(Response(408, b"request timeout"), page)
+    assert outcome == [CLICK]
+    assert requests == 2 and len(waits) == 1
 
 
 async def test_a_mimecast_501_is_not_retried() -> None:
-    mimecast = ScriptedMimecast(
-        Response(501, b"not implemented"), Response(200, orjson.dumps(PAGE))
-    )
-    await mimecast.server.start()
-    waits: list[float] = []
-    try:
-        with pytest.raises(MimecastApiError, match="501"):
-            await fetch_once(mimecast, waits)
-    finally:
-        await mimecast.server.stop()
-    assert mimecast.requests == 1 and waits == []
+    page = Response(200, orjson.dumps(PAGE))
+    outcome, requests, waits = await fetch_from(Response(501, b"not implemented"), page)
+    assert isinstance(outcome, MimecastApiError) and "501" in str(outcome)
+    assert requests == 1 and waits == []

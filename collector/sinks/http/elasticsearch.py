@@ -38,7 +38,7 @@ from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.client import refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
-from collector.sinks.http.ecs import timestamp, to_ecs
+from collector.sinks.http.ecs import data_stream_fields, timestamp, to_ecs
 
 log = structlog.get_logger("collector.sinks.http.elasticsearch")
 
@@ -133,7 +133,9 @@ class ElasticsearchSink(HttpSinkBase):
             self._params["require_data_stream"] = "true"
         if config.pipeline:
             self._params["pipeline"] = config.pipeline
-        self._data_stream = _data_stream_fields(config)
+        self._data_stream = (
+            data_stream_fields(config.index) if config.mode == "data_stream" else None
+        )
 
     def headers(self) -> dict[str, str]:
         """Credentials and the NDJSON content type."""
@@ -291,14 +293,3 @@ def _error_words(error: Any) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("type", "unknown")), scrub(str(error.get("reason", "")))
     return "unknown", scrub(str(error or ""))
-
-
-def _data_stream_fields(config: ElasticsearchSinkConfig) -> dict[str, str] | None:
-    # data_stream.* are constant_keyword fields in Elastic's templates: a document
-    # whose values disagree with the stream's name is refused, so derive them from it.
-    if config.mode != "data_stream":
-        return None
-    parts = config.index.split("-", 2)
-    if len(parts) != 3 or not all(parts):
-        return None
-    return {"type": parts[0], "dataset": parts[1], "namespace": parts[2]}
