@@ -12,7 +12,6 @@ from collector.config import CollectorConfig
 from collector.delivery import SinkHandle
 from collector.errors import CollectorError, SinkError
 from collector.pipeline import SourceRunner
-from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
 from collector.sources.mimecast import PacerRegistry, build_source
 from collector.stats import GateStats
@@ -72,9 +71,7 @@ class Collector:
                 continue
             context = SinkContext(state_dir=self.config.state_dir)
             sink = sink_config.build(name, context)
-            self.sinks[name] = SinkHandle(
-                name, sink, RetryPolicy(max_secs=sink_config.retry_max_secs), context.stats
-            )
+            self.sinks[name] = SinkHandle(name, sink, sink_config.retry_policy(), context.stats)
             try:
                 await sink.start()
             except CollectorError:

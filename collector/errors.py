@@ -26,6 +26,11 @@ code, or a sink's answer. The CLI prints ``str(error)`` and never a traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.events import Batch
+
 
 class CollectorError(Exception):
     """Base class of every error the collector raises on purpose."""
@@ -128,10 +133,23 @@ class SinkError(CollectorError):
 
 
 class TransientSinkError(SinkError, RetryableError):
-    """A sink failure worth retrying: receiver down, timeout, 5xx, 429."""
+    """A sink failure worth retrying: receiver down, timeout, 5xx, 429.
 
-    def __init__(self, sink: str, message: str, *, retry_after_secs: float | None = None) -> None:
+    ``pending`` is the partial progress of the page: the events the receiver has not
+    accepted yet, which are all that the next attempt sends (an HTTP sink whose page
+    was half indexed). None means the whole page is to be sent again.
+    """
+
+    def __init__(
+        self,
+        sink: str,
+        message: str,
+        *,
+        retry_after_secs: float | None = None,
+        pending: Batch | None = None,
+    ) -> None:
         self.retry_after_secs = retry_after_secs
+        self.pending = pending
         super().__init__(sink, message)
 
 

@@ -1,13 +1,16 @@
-"""Network settings shared by the Mimecast client and the HTTP sinks.
+"""Network settings shared by the Mimecast client and every sink.
 
 Remote endpoints must use https, except loopback hosts (the simulator, a local
-forwarder); TLS is always verified, against the system store or a ``ca_file``.
+forwarder). Every TLS connection the collector makes (Mimecast, the HTTP sinks,
+syslog over TLS) uses :func:`client_ssl_context`: TLS 1.2 or newer, certificate and
+host name always verified, against the system store or a ``ca_file``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import ssl
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -50,21 +53,43 @@ ProxyUrl = Annotated[str | None, AfterValidator(check_proxy_url)]
 
 
 def client_ssl_context(
-    key: str, ca_file: str | None, cert_file: str | None = None, key_file: str | None = None
-) -> ssl.SSLContext | bool:
-    """TLS settings for httpx: always verified, with an optional CA and client certificate.
+    section: str,
+    *,
+    ca_file: Path | None = None,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+) -> ssl.SSLContext:
+    """The TLS client context of every connection: TLS >= 1.2, always verified.
 
-    ``key`` names the config section in the error when the files cannot be loaded.
+    The peer's certificate chain and host name are checked against ``ca_file``, or the
+    system trust store without one; ``cert_file`` (and ``key_file``, when the key is
+    not inside it) is presented for mutual TLS. Called when a client or sink starts,
+    so a file that cannot be loaded stops the start, not a delivery.
+
+    Raises:
+        ConfigError: a file cannot be loaded; the message names its key under
+            ``section`` (e.g. ``sinks.siem.ca_file``) and the file.
     """
-    if ca_file is None and cert_file is None:
-        return True
     try:
+        # CERT_REQUIRED and check_hostname; the system store unless cafile is given.
         context = ssl.create_default_context(cafile=ca_file)
-        if cert_file is not None:
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise _unloadable(f"{section}.ca_file: cannot load '{ca_file}'", exc) from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file is not None:
+        try:
             context.load_cert_chain(cert_file, key_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{key}: cannot load the TLS files: {exc}") from None
+        except (OSError, ValueError) as exc:
+            # OpenSSL does not say which of the pair it could not use: both are named.
+            pair = f" (key_file '{key_file}')" if key_file is not None else ""
+            what = f"{section}.cert_file: cannot load '{cert_file}'{pair}"
+            raise _unloadable(what, exc) from None
     return context
+
+
+def _unloadable(what: str, error: Exception) -> ConfigError:
+    reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
+    return ConfigError(f"{what}: {reason}")
 
 
 def certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -4,7 +4,8 @@ What is retried is decided by the exception type alone: anything that is a
 :class:`~collector.errors.RetryableError` (5xx, 429, timeouts, dropped
 connections, unparseable bodies, ``retryable: true`` errors, a receiver that is
 down). Everything else fails at once, so a wrong password never turns into a
-retry storm.
+retry storm. Which HTTP statuses make such an error is one table for Mimecast and
+every HTTP sink: :data:`RETRYABLE_STATUSES`.
 
 How long to wait:
 
@@ -39,6 +40,18 @@ T = TypeVar("T")
 # An endpoint that asks for a longer wait than this is not believed: no quota Mimecast
 # or a receiver documents refills more slowly than hourly.
 MAX_REFUSAL_WAIT_SECS = 3600.0
+
+RETRYABLE_STATUSES = frozenset({408, 429, *range(500, 600)} - {501})
+"""HTTP statuses worth retrying, for the Mimecast source and every HTTP sink alike: 408
+(the server gave up waiting for the request), 429 (throttled) and every 5xx but 501 (a
+method the server does not implement will not appear by retrying). Timeouts and dropped
+connections are retried too; they have no status."""
+
+
+def is_retryable_status(status: int) -> bool:
+    """Whether an answer with HTTP ``status`` is worth retrying (see RETRYABLE_STATUSES)."""
+    return status in RETRYABLE_STATUSES
+
 
 RetryHook = Callable[[BaseException, float], None]
 """Called before each wait with the error and the seconds about to be waited."""

@@ -27,9 +27,9 @@ from pydantic import Field
 from collector.bounds import MAX_FILE_AGE_SECS, MAX_FILE_BYTES, MAX_KEPT_FILES
 from collector.errors import SinkError
 from collector.events import Batch
-from collector.sinks import SinkConfig, SinkContext
+from collector.sinks import SinkConfig, SinkContext, not_started
 from collector.sinks.encoding import Format, encode_ndjson
-from collector.sinks.rotation import open_append, refuse_symlink, repair_tail, rotate, tidy
+from collector.sinks.rotation import Tidier, open_append, refuse_symlink, repair_tail, rotate
 
 log = structlog.get_logger("collector.sinks.file")
 
@@ -115,6 +115,7 @@ class FileSink:
         self._config = config
         self._clock = clock
         self._fd: int | None = None
+        self._started = False
         self._identity: tuple[int, int] | None = None
         self._born = 0.0
         self._tidy_due = False
@@ -123,8 +124,7 @@ class FileSink:
         # A cancelled send releases the asyncio lock while its thread still runs; this
         # lock keeps the next thread off the descriptor until the first one is done.
         self._io_lock = threading.Lock()
-        self._tidy_lock = asyncio.Lock()
-        self._tidy_tasks: set[asyncio.Task[None]] = set()
+        self._tidier = Tidier(name, config.path, config.keep, config.compress, config.file_mode)
 
     async def start(self) -> None:
         """Create directories, cut a torn last line, open the file, finish old rotations.
@@ -133,8 +133,9 @@ class FileSink:
             SinkError: the file cannot be opened.
         """
         async with self._lock:
+            self._started = True  # even if the open fails: each send reopens as needed
             await self._in_thread(self._open_locked)
-        await self._tidy()
+        await self._tidier.run()
 
     async def send(self, events: Batch) -> None:
         """Append one page and fsync it; returning is the acknowledgement.
@@ -149,6 +150,8 @@ class FileSink:
         """
         if not events:
             return
+        if not self._started:
+            raise not_started(self.name)
         try:
             page = encode_ndjson(events, self._config.format)
         except orjson.JSONEncodeError as exc:
@@ -159,7 +162,7 @@ class FileSink:
             finally:
                 if self._tidy_due:
                     self._tidy_due = False
-                    self._spawn_tidy()
+                    self._tidier.spawn()
 
     async def healthcheck(self) -> None:
         """Check the file's directory exists and the file can be opened for append.
@@ -167,15 +170,17 @@ class FileSink:
         Raises:
             SinkError: naming the path and the reason.
         """
+        if not self._started:
+            raise not_started(self.name, "healthcheck()")
         await self._in_thread(refuse_symlink, self.path, self._key, self._config.follow_symlinks)
         await self._in_thread(lambda: os.close(open_append(self.path, self._config.file_mode)))
 
     async def aclose(self) -> None:
         """Close the file and wait for a running compression. Safe to call twice."""
         async with self._lock:
+            self._started = False
             await self._in_thread(self._close_locked)
-        if self._tidy_tasks:
-            await asyncio.gather(*self._tidy_tasks)
+        await self._tidier.wait()
 
     async def _in_thread(self, work: Callable[..., object], *args: object) -> None:
         try:
@@ -278,26 +283,3 @@ class FileSink:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-    # Compression and retention run beside the sends, one at a time.
-
-    def _spawn_tidy(self) -> None:
-        task = asyncio.create_task(self._tidy())
-        self._tidy_tasks.add(task)
-        task.add_done_callback(self._tidy_tasks.discard)
-
-    async def _tidy(self) -> None:
-        config = self._config
-        async with self._tidy_lock:
-            try:
-                await asyncio.to_thread(
-                    tidy,
-                    self.path,
-                    keep=config.keep,
-                    compress=config.compress,
-                    file_mode=config.file_mode,
-                )
-            except OSError as exc:
-                # Retried after the next rotation and at the next start; the page that
-                # triggered it is already safe, so failing its send would only double it.
-                log.warning("file_tidy_failed", sink=self.name, path=str(self.path), error=str(exc))

@@ -13,6 +13,7 @@ plain file, its ``.gz``, and a ``.gz.tmp`` left by an interrupted compression.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import os
@@ -20,6 +21,8 @@ import re
 import shutil
 import time
 from pathlib import Path
+
+import structlog
 
 from collector.errors import ConfigError
 from collector.fsutil import fsync_dir
@@ -116,6 +119,48 @@ def rotate(active: Path, now: float) -> Path:
     os.rename(active, target)
     fsync_dir(active.parent)
     return target
+
+
+class Tidier:
+    """Runs :func:`tidy` for one file sink beside its sends, one run at a time.
+
+    A failure is logged, not raised: it is tried again after the next rotation and at
+    the next start, and the page that triggered it is already safe, so failing its
+    send would only double it.
+    """
+
+    def __init__(self, sink: str, active: Path, keep: int, compress: bool, file_mode: int):
+        self._sink, self._active = sink, active
+        self._keep, self._compress, self._file_mode = keep, compress, file_mode
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self) -> None:
+        """Start a run in the background."""
+        task = asyncio.create_task(self.run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait(self) -> None:
+        """Wait for the runs in the background."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def run(self) -> None:
+        """Tidy now, after any run in progress."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(
+                    tidy,
+                    self._active,
+                    keep=self._keep,
+                    compress=self._compress,
+                    file_mode=self._file_mode,
+                )
+            except OSError as exc:
+                structlog.get_logger("collector.sinks.file").warning(
+                    "file_tidy_failed", sink=self._sink, path=str(self._active), error=str(exc)
+                )
 
 
 def tidy(active: Path, *, keep: int, compress: bool, file_mode: int) -> None:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from collector.errors import SinkError
 from collector.events import Batch
-from collector.sinks import SinkConfig, SinkContext
+from collector.sinks import SinkConfig, SinkContext, not_started
 from collector.sinks.encoding import Format, encode_ndjson
 
 
@@ -49,6 +49,7 @@ class StdoutSink:
         self.name = name
         self._format = fmt
         self._stream = stream
+        self._started = False
         # One page at a time: concurrent sources must not interleave their lines.
         self._lock = asyncio.Lock()
 
@@ -59,6 +60,7 @@ class StdoutSink:
             SinkError: the process was started with stdout closed (e.g. ``>&-``).
         """
         self._output()
+        self._started = True
 
     async def send(self, events: Batch) -> None:
         """Write and flush one page; returning is the acknowledgement.
@@ -68,6 +70,8 @@ class StdoutSink:
         """
         if not events:
             return
+        if not self._started:
+            raise not_started(self.name)
         try:
             page = encode_ndjson(events, self._format)
         except orjson.JSONEncodeError as exc:
@@ -86,11 +90,14 @@ class StdoutSink:
         Raises:
             SinkError: it is closed.
         """
+        if not self._started:
+            raise not_started(self.name, "healthcheck()")
         if self._output().closed:
             raise SinkError(self.name, "cannot write to stdout: it is closed")
 
     async def aclose(self) -> None:
         """Nothing to release: every page was flushed, and stdout is not ours to close."""
+        self._started = False
 
     def _output(self) -> BinaryIO:
         if self._stream is not None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from collector.delivery import SinkHandle, deliver
+from collector.events import Batch
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
@@ -76,9 +78,25 @@ def vtime() -> VirtualTime:
     return VirtualTime()
 
 
+class Delivered:
+    """A started sink as the pipeline drives it: ``send`` goes through
+    :func:`collector.delivery.deliver`, the one owner of its retries (with the same
+    policy the sink's gate uses). Every other attribute is the sink's own."""
+
+    def __init__(self, handle: SinkHandle) -> None:
+        self.handle = handle
+
+    async def send(self, events: Batch) -> None:
+        await deliver([self.handle], events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle.sink, name)
+
+
 @pytest.fixture
 async def make_sink(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """``await make_sink(config_dict, retry=...)``: a started sink, closed after the test."""
+    """``await make_sink(config_dict, retry=...)``: a started sink (see :class:`Delivered`),
+    closed after the test."""
     made: list[HttpSinkBase] = []
 
     async def make(
@@ -86,10 +104,11 @@ async def make_sink(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     ) -> Any:
         config = sink_config_class(options["type"], key=f"sinks.{name}").model_validate(options)
         context = SinkContext(state_dir=tmp_path / "state")
-        sink = type(config.build(name, context))(name, config, context, retry=retry)
+        policy = retry or config.retry_policy()
+        sink = type(config.build(name, context))(name, config, context, retry=policy)
         await sink.start()
         made.append(sink)
-        return sink
+        return Delivered(SinkHandle(name, sink, policy, context.stats))
 
     yield make
     for sink in made:

@@ -76,7 +76,7 @@ async def test_a_retried_batch_is_stored_once_and_409s_count_as_stored(
     assert [entry.status for entry in emulator.log] == [None, 200]
     assert emulator.log[1].item_statuses == [409] * 5
     assert len(emulator.stored(STREAM)) == 5
-    assert sink.already_stored == 5
+    assert sink.stats.already_stored == 5
     assert sink.stats.dead_lettered == 0
 
 

@@ -13,6 +13,7 @@ import structlog
 
 from collector.errors import SinkError, TransientSinkError
 from collector.sinks.http.hec_acks import AckTracker
+from collector.stats import SinkStats
 
 from .hec_emulator import LB_COOKIE, Fault, HecEmulator
 from .helpers import events
@@ -97,7 +98,7 @@ async def test_an_ack_timeout_sends_the_batch_again_and_the_double_is_counted(
     assert len(emulator.event_requests()) == 2
     # Sent again, never dropped: HEC indexed it twice, and the sink says so.
     assert emulator.event_ids() == [e.event_id for e in page] * 2
-    assert sink.acks.timeouts == 1
+    assert sink.stats.resent == 1
     retried = [entry for entry in logs if entry["event"] == "retrying"]
     assert "no indexer acknowledgement for ackId 0" in retried[0]["error"]
     assert "may be indexed twice" in retried[0]["error"]
@@ -114,7 +115,7 @@ async def test_load_balancer_cookies_are_kept_and_sent_with_ack_polls(
     assert "cookie" not in requests[0].headers  # the balancer chose, and set the cookie
     assert all(f"{LB_COOKIE}=0" in r.headers.get("cookie", "") for r in requests[1:])
     assert {poll.cookie for poll in emulator.ack_log} == {"0"}
-    assert sink.acks.timeouts == 0
+    assert sink.stats.resent == 0
     assert len(emulator.stored) == 9
 
     # The emulated balancer is faithful: without the cookie a poll lands on another
@@ -183,12 +184,12 @@ class FakeHec:
 
 async def test_a_failed_poll_is_tried_again_and_a_fatal_one_fails_every_waiter() -> None:
     check = FakeHec(TransientSinkError("s", "503"), {7})
-    tracker = AckTracker("s", check, poll_interval_secs=0.01, timeout_secs=5)
+    tracker = AckTracker("s", check, poll_interval_secs=0.01, timeout_secs=5, stats=SinkStats())
     await tracker.expect(7)()
     assert check.calls == [[7], [7]]
 
     fatal = FakeHec(SinkError("s", 'HTTP 400, code 14: "ACK is disabled"'))
-    tracker = AckTracker("s", fatal, poll_interval_secs=0.01, timeout_secs=5)
+    tracker = AckTracker("s", fatal, poll_interval_secs=0.01, timeout_secs=5, stats=SinkStats())
     waits = [tracker.expect(1), tracker.expect(2)]
     for wait in waits:
         with pytest.raises(SinkError, match="ACK is disabled"):
@@ -197,7 +198,9 @@ async def test_a_failed_poll_is_tried_again_and_a_fatal_one_fails_every_waiter()
 
 
 async def test_an_ack_id_seen_again_means_the_old_batch_must_be_resent() -> None:
-    tracker = AckTracker("s", FakeHec({0}), poll_interval_secs=0.05, timeout_secs=5)
+    tracker = AckTracker(
+        "s", FakeHec({0}), poll_interval_secs=0.05, timeout_secs=5, stats=SinkStats()
+    )
     old = tracker.expect(0)
     new = tracker.expect(0)  # HEC restarted its numbering
     with pytest.raises(TransientSinkError, match="sending the batch again"):
@@ -206,7 +209,7 @@ async def test_an_ack_id_seen_again_means_the_old_batch_must_be_resent() -> None
 
 
 async def test_closing_the_tracker_releases_every_waiter() -> None:
-    tracker = AckTracker("s", FakeHec(), poll_interval_secs=0.05, timeout_secs=5)
+    tracker = AckTracker("s", FakeHec(), poll_interval_secs=0.05, timeout_secs=5, stats=SinkStats())
     wait = tracker.expect(3)
     await tracker.aclose()
     with pytest.raises(SinkError, match="closed before the indexer acknowledged"):

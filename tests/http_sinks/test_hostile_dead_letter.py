@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from collector.config import CollectorConfig, parse_config
+from collector.config import CollectorConfig
 from collector.sinks.http.dead_letter import DeadLetterStore, Rejection, replay
 
 from .bulk_emulator import BulkEmulator
 from .helpers import events
+from .test_dead_letter import collector_config
 
 STREAM = "logs-mimecast.ttp_url-default"
 
@@ -55,23 +56,7 @@ def _fill(directory: Path) -> None:
 
 
 def _config(tmp_path: Path, emulator: BulkEmulator, letters: Path) -> CollectorConfig:
-    return parse_config(
-        {
-            "state_dir": str(tmp_path / "state"),
-            "sources": {"s": {"type": "mimecast_ttp_url", "client_id": "i", "client_secret": "x"}},
-            "sinks": {
-                "es": {
-                    "type": "elasticsearch",
-                    "endpoint": emulator.url,
-                    "api_key": emulator.api_key,
-                    "dead_letter_dir": str(letters),
-                    "retry_initial_backoff_secs": 0.01,
-                    "retry_max_backoff_secs": 0.02,
-                    "retry_max_secs": 0.2,
-                }
-            },
-        }
-    )
+    return collector_config(tmp_path, emulator, dead_letter_dir=str(letters), retry_max_secs=0.2)
 
 
 async def _letters_with_second_batch_refused(

@@ -110,7 +110,7 @@ async def test_live_elasticsearch(tmp_path: Path) -> None:
         second = await collect(tmp_path / "b", [sim], {"elastic": sink})
     assert first.sinks["elastic"].stats.dead_lettered == 0
     assert first.sinks["elastic"].stats.events == CLICKS
-    assert second.sinks["elastic"].sink.already_stored == CLICKS
+    assert second.sinks["elastic"].stats.already_stored == CLICKS
     if ENV.get("ES_USERNAME") and ENV.get("ES_PASSWORD"):
         auth = (ENV["ES_USERNAME"], ENV["ES_PASSWORD"])
         verify: Any = _ca("ES_CA_FILE") or True

@@ -31,7 +31,7 @@ from collector.events import Event
 from collector.logging import configure_logging
 from collector.simulator import ClickDataset, Simulator
 from collector.sinks.syslog import SyslogSinkConfig
-from collector.sinks.syslog.encoder import PageEncoder
+from collector.sinks.syslog.sink import page_encoder
 
 from .parsers import parse_5424
 from .rsyslog import Rsyslogd, TlsFiles
@@ -91,7 +91,7 @@ def _encode_rate(dataset: ClickDataset, fmt: str) -> float:
     config = SyslogSinkConfig.model_validate(
         {"type": "syslog", "address": "x", "mode": "tcp", "format": fmt}
     )
-    encoder = PageEncoder.for_config(config, hostname="bench.example", procid="1")
+    encoder = page_encoder(config, hostname="bench.example", procid="1")
     clicks = dataset.truth()
     events = [Event("url_clicks", f"{n:032x}-0", 1_731_862_950, c) for n, c in enumerate(clicks)]
     started = time.perf_counter()

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from collector.events import Event
 from collector.sinks.syslog import SyslogSinkConfig
 from collector.sinks.syslog.cef import escape_header
-from collector.sinks.syslog.encoder import PageEncoder
 from collector.sinks.syslog.framing import (
     TRUNCATION_MARKER,
     lf_terminated,
@@ -22,6 +21,7 @@ from collector.sinks.syslog.framing import (
 )
 from collector.sinks.syslog.rfc5424 import printable
 from collector.sinks.syslog.severity import LEVELS, Risk, classify
+from collector.sinks.syslog.sink import page_encoder
 
 from .parsers import parse_5424, parse_cef, parse_leef, parse_octet_frames
 
@@ -90,7 +90,7 @@ def _config(**options: Any) -> SyslogSinkConfig:
 
 
 def _encode(event: Event, hostname: str = "host.test", **options: Any) -> bytes:
-    encoder = PageEncoder.for_config(_config(**options), hostname=hostname, procid="4242")
+    encoder = page_encoder(_config(**options), hostname=hostname, procid="4242")
     [message] = encoder.encode([event]).messages
     return message
 

@@ -159,7 +159,7 @@ async def test_udp_truncates_at_the_default_2048_bytes_and_says_so(
     with structlog.testing.capture_logs() as logs:
         port = rsyslog_plain.udp_port
         assert port is not None
-        sink, _ = build_sink(sink_options(port, "udp", app), Path("."))
+        sink, stats = build_sink(sink_options(port, "udp", app), Path("."))
         await sink.start()
         await sink.send([big, event(2), big])
         await sink.aclose()
@@ -169,6 +169,6 @@ async def test_udp_truncates_at_the_default_2048_bytes_and_says_so(
     assert [len(raw) > 2045 for raw in raws] == [True, False, True]
     assert max(len(raw) for raw in raws) <= 2048
     assert raws[0].endswith("é".encode() + b"...[truncated]")
-    assert sink.truncated == 2
+    assert stats.truncated == 2
     warnings = [e for e in logs if e["event"] == "syslog_messages_truncated"]
     assert len(warnings) == 1 and warnings[0]["count"] == 2

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from collector.errors import SinkError, TransientSinkError
+from collector.errors import ConfigError, SinkError, TransientSinkError
 from collector.simulator import Simulator
 
 from .conftest import Pki
@@ -83,7 +83,9 @@ async def test_an_unreadable_ca_file_fails_start_naming_the_key(
 ) -> None:
     missing = tmp_path / "nope.pem"
     sink, _ = build_sink(_tls(rsyslog_tls, app, ca_file=str(missing)), tmp_path)
-    with pytest.raises(SinkError, match=f"cannot load ca_file '{missing}': No such file"):
+    with pytest.raises(
+        ConfigError, match=f"^sinks.siem.ca_file: cannot load '{missing}': No such file"
+    ):
         await sink.start()
 
 

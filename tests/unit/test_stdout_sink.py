@@ -60,6 +60,7 @@ def broken_pipe() -> Iterator[BinaryIO]:
 async def test_raw_page_is_written_and_flushed() -> None:
     stream = FlushCounter()
     sink = StdoutSink("out", stream=stream)
+    await sink.start()
     first, second = make_page(1), make_page(2)
 
     await sink.send(first)
@@ -73,6 +74,7 @@ async def test_raw_page_is_written_and_flushed() -> None:
 async def test_envelope_format() -> None:
     stream = io.BytesIO()
     sink = StdoutSink("out", "envelope", stream=stream)
+    await sink.start()
     page = make_page(1, size=2)
 
     await sink.send(page)
@@ -85,6 +87,7 @@ async def test_envelope_format() -> None:
 
 async def test_default_stream_is_stdout(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     sink = StdoutSink("out")
+    await sink.start()
     page = make_page(1)
 
     await sink.send(page)
@@ -102,6 +105,7 @@ async def test_empty_batch_writes_nothing() -> None:
 
 async def test_broken_pipe_is_a_sink_error(broken_pipe: BinaryIO) -> None:
     sink = StdoutSink("out", stream=broken_pipe)
+    await sink.start()
 
     with pytest.raises(SinkError) as raised:
         await sink.send(make_page(1))
@@ -113,6 +117,7 @@ async def test_broken_pipe_is_a_sink_error(broken_pipe: BinaryIO) -> None:
 async def test_closed_stream_fails_send_and_healthcheck() -> None:
     stream = io.BytesIO()
     sink = StdoutSink("out", stream=stream)
+    await sink.start()
     await sink.healthcheck()
     stream.close()
 
@@ -125,6 +130,7 @@ async def test_closed_stream_fails_send_and_healthcheck() -> None:
 async def test_concurrent_sends_keep_pages_whole() -> None:
     stream = io.BytesIO()
     sink = StdoutSink("out", stream=stream)
+    await sink.start()
     pages = [make_page(p, size=50) for p in range(40)]
 
     await asyncio.gather(*(sink.send(page) for page in pages))

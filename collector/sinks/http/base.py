@@ -2,20 +2,19 @@
 
 A concrete sink says how to encode one event, how to join encodings into a body,
 which headers to send, and how to read its receiver's answer to one request
-(``_post``); everything else (batching, retries, dead letters, stats) is here and in
-:mod:`.batching`.
+(``_post``); everything else (batching, partial progress, dead letters, stats) is here
+and in :mod:`.batching`. Retries are not: :mod:`collector.delivery` owns them.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from collector.errors import SinkError
 from collector.events import Batch, Event
 from collector.gate import BackpressureGate
 from collector.retry import RetryPolicy
 from collector.secrets import redact_url
-from collector.sinks import SinkContext
+from collector.sinks import SinkContext, not_started
 from collector.sinks.http.batching import BatchResult, BatchSender, Item
 from collector.sinks.http.client import HttpClient, refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
@@ -29,7 +28,9 @@ class HttpSinkBase:
         name: the sink's name in the config.
         config: its validated config.
         context: state directory and counters from the collector.
-        retry: the retry policy; default: ``retry_max_secs`` and the backoff options.
+        retry: the sink's retry policy (default: ``config.retry_policy()``), the same
+            one :mod:`collector.delivery` retries with: the sink's gate runs on its
+            clock and refusal backoff, and waits at most its budget.
         transport: an httpx transport instead of the network (tests).
     """
 
@@ -51,11 +52,7 @@ class HttpSinkBase:
         self.stats = context.stats
         self._base_config = config
         self._context = context
-        self._retry = retry or RetryPolicy(
-            max_secs=config.retry_max_secs,
-            initial_backoff_secs=config.retry_initial_backoff_secs,
-            max_backoff_secs=config.retry_max_backoff_secs,
-        )
+        self._retry = retry or config.retry_policy()
         # One gate for every request of this sink, whatever page it carries: a receiver
         # that sheds load does so for all of them (see collector.gate). Its waits run on
         # the retry policy's clock, so that a retry and the gate agree on the time.
@@ -77,7 +74,7 @@ class HttpSinkBase:
     def http(self) -> HttpClient:
         """The started client. Raises SinkError before ``start``."""
         if self._client is None:
-            raise SinkError(self.name, "used before start() or after aclose()")
+            raise not_started(self.name, "a request")
         return self._client
 
     async def start(self) -> None:
@@ -103,7 +100,6 @@ class HttpSinkBase:
             encode=self.encode_batch,
             max_events=config.max_batch_events,
             max_bytes=config.max_batch_bytes,
-            retry=self._retry,
             dead_letters=self.dead_letters,
             stats=self.stats,
             per_item=self.per_item_bytes,
@@ -111,16 +107,17 @@ class HttpSinkBase:
         )
 
     async def send(self, events: Batch) -> None:
-        """Deliver one page; returning means every event is accepted or dead-lettered.
+        """One attempt at a page; returning means every event is accepted or dead-lettered.
 
         Raises:
-            SinkError: not delivered (the retry budget is spent, or a permanent error
-                such as a rejected credential); the checkpoint does not move.
+            TransientSinkError: worth retrying; ``pending`` holds the events not
+                accepted yet, which are all the next attempt needs to send.
+            SinkError: a permanent error such as a rejected credential.
         """
         if not events:
             return
         if self._sender is None:
-            raise SinkError(self.name, "send() before start()")
+            raise not_started(self.name)
         encode = self.encode
         await self._sender.send([Item(event, encode(event)) for event in events])
 

@@ -1,25 +1,23 @@
-"""The delivery engine shared by the HTTP sinks: batches, partial progress and retries.
+"""The delivery engine shared by the HTTP sinks: batches and partial progress.
 
-A page is encoded once (one :class:`Item` per event), split into requests by
-``max_batch_events`` and ``max_batch_bytes``, and sent. Each request's answer says,
+A page is encoded once per attempt (one :class:`Item` per event), split into requests
+by ``max_batch_events`` and ``max_batch_bytes``, and sent. Each request's answer says,
 per item, what happened (a :class:`BatchResult`): accepted, to be re-sent at once
 (the rest of a partially indexed HEC batch), to be retried after a backoff (bulk items
 answered 429/5xx, or a whole request that failed), rejected for good (to the
 dead-letter file), or accepted but still to be confirmed (HEC indexer acknowledgement).
 A request answered 413 is split in two and both halves are sent again.
 
-Only what is still pending is sent again, so a retry never re-sends what the receiver
-already took. Retries go through the core's :class:`~collector.retry.RetryPolicy`
-with the sink's ``retry_max_secs``; when that budget is spent, ``send`` raises a plain
-:class:`~collector.errors.SinkError` (not a transient one), so the pipeline does not
-retry the page on top of it. The cycle then fails, the checkpoint holds, and the
-page is sent again by the next cycle.
+One call of :meth:`BatchSender.send` is one attempt. It does not retry after a
+backoff: :mod:`collector.delivery` owns every sink's retries and its one
+``retry_max_secs`` budget. What is left to retry is raised as a
+:class:`~collector.errors.TransientSinkError` whose ``pending`` holds only the events
+not accepted yet, so the next attempt never re-sends what the receiver already took.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +26,6 @@ import structlog
 
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
-from collector.retry import RetryPolicy
 from collector.sinks.http.dead_letter import DeadLetterStore, Rejection
 from collector.stats import SinkStats
 
@@ -95,12 +92,6 @@ def split_batches(
     return batches
 
 
-@dataclass(slots=True)
-class _Progress:
-    pending: list[Item]
-    attempts: int = 0
-
-
 class BatchSender:
     """Sends pages for one sink through ``post``; see the module docstring.
 
@@ -110,9 +101,8 @@ class BatchSender:
         encode: builds a request body from items.
         max_events: ``max_batch_events``.
         max_bytes: ``max_batch_bytes``.
-        retry: the sink's retry policy (budget ``retry_max_secs``).
         dead_letters: where rejected events go.
-        stats: the sink's counters (``bytes``, ``dead_lettered``, ``retries``, ``errors``).
+        stats: the sink's counters (``bytes``, ``dead_lettered``).
         per_item: bytes each item adds to a body besides its encoding.
         fixed: bytes each body adds besides its items.
     """
@@ -125,7 +115,6 @@ class BatchSender:
         encode: EncodeBatch,
         max_events: int,
         max_bytes: int,
-        retry: RetryPolicy,
         dead_letters: DeadLetterStore,
         stats: SinkStats,
         per_item: int = 0,
@@ -136,43 +125,23 @@ class BatchSender:
         self._encode = encode
         self._max_events = max_events
         self._max_bytes = max_bytes
-        self._retry = retry
         self._dead_letters = dead_letters
         self._stats = stats
         self._per_item = per_item
         self._fixed = fixed
 
     async def send(self, items: list[Item]) -> None:
-        """Deliver every item, or raise SinkError once the retry budget is spent."""
-        progress = _Progress(items)
-        started = time.monotonic()
+        """Send every item once; return when each is accepted or dead-lettered.
 
-        def count_retry(error: BaseException, _wait: float) -> None:
-            self._stats.retries += 1
-            self._stats.errors[type(error).__name__] += 1
-
-        try:
-            await self._retry.call(
-                lambda: self._attempt(progress), what=f"sink {self.sink}", on_retry=count_retry
-            )
-        except TransientSinkError as exc:
-            reason = str(exc).removeprefix(f"sink {self.sink}: ")
-            raise SinkError(
-                self.sink,
-                f"{len(progress.pending)} of {len(items)} events not delivered after "
-                f"{progress.attempts} attempts in {time.monotonic() - started:.0f}s "
-                f"(retry_max_secs); last error: {reason}",
-            ) from exc
-
-    async def _attempt(self, progress: _Progress) -> None:
-        progress.attempts += 1
+        Raises:
+            TransientSinkError: some items are to be retried after a backoff; its
+                ``pending`` holds their events, and only those.
+            SinkError: a permanent failure (a rejected credential, dead letters that
+                cannot be written).
+        """
         queue = deque(
             split_batches(
-                progress.pending,
-                self._max_events,
-                self._max_bytes,
-                per_item=self._per_item,
-                fixed=self._fixed,
+                items, self._max_events, self._max_bytes, per_item=self._per_item, fixed=self._fixed
             )
         )
         retry: list[Item] = []
@@ -211,9 +180,10 @@ class BatchSender:
             if result.confirm is not None:
                 confirms.append((_accepted(batch, result), result.confirm))
         error = await self._confirm(confirms, retry) or error
-        progress.pending = retry
         if retry:
-            raise error or TransientSinkError(self.sink, f"{len(retry)} events to retry")
+            error = error or TransientSinkError(self.sink, f"{len(retry)} events to retry")
+            error.pending = [item.event for item in retry]
+            raise error
 
     async def _reject(self, rejected: list[tuple[Item, Rejection]]) -> None:
         try:

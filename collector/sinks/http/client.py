@@ -1,7 +1,8 @@
 """The one HTTP layer of the HTTP sinks: :class:`HttpClient`, the only code that touches httpx.
 
 One ``httpx.AsyncClient`` per sink (keep-alive, explicit timeouts, optional proxy,
-TLS always verified, optional CA bundle and client certificate), gzip per request,
+TLS >= 1.2 always verified, optional CA bundle and client certificate: the collector's
+one TLS helper, :func:`collector.net.client_ssl_context`), gzip per request,
 and transport failures turned into :class:`~collector.errors.TransientSinkError` (or
 a plain ``SinkError`` when retrying cannot help, such as a certificate that does not
 verify).
@@ -31,7 +32,7 @@ import httpx
 from collector import __version__
 from collector.errors import BackpressureTooLongError, SinkError, TransientSinkError
 from collector.gate import BackpressureGate, describe_secs
-from collector.net import certificate_advice, certificate_failure
+from collector.net import certificate_advice, certificate_failure, client_ssl_context
 from collector.secrets import scrub
 from collector.sinks.http.common import (
     GZIP_LEVEL,
@@ -40,7 +41,6 @@ from collector.sinks.http.common import (
     HttpSinkBaseConfig,
     Reply,
     parse_retry_after,
-    ssl_context,
     where,
 )
 
@@ -87,7 +87,12 @@ class HttpClient:
         self._gzip = config.compression == "gzip"
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.request_timeout_secs, connect=config.connect_timeout_secs),
-            verify=ssl_context(config, f"sinks.{sink}"),
+            verify=client_ssl_context(
+                f"sinks.{sink}",
+                ca_file=config.ca_file,
+                cert_file=config.cert_file,
+                key_file=config.key_file,
+            ),
             proxy=config.proxy,
             transport=transport,
             headers={"User-Agent": f"mimecast-collector/{__version__}", **headers},

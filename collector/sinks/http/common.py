@@ -8,7 +8,6 @@ the helpers here only read ``Retry-After`` and bodies.
 from __future__ import annotations
 
 import email.utils
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_DURATION_SECS
-from collector.net import ProxyUrl, check_endpoint_url, client_ssl_context
+from collector.net import ProxyUrl, check_endpoint_url
+from collector.retry import RetryPolicy
 from collector.secrets import redact_url, scrub
 from collector.sinks import SinkConfig
 
@@ -73,15 +73,15 @@ class HttpSinkBaseConfig(SinkConfig):
         "timed-out request is retried: its outcome is unknown.",
     )
     proxy: ProxyUrl = Field(default=None, description="HTTP(S) proxy URL.")
-    ca_file: str | None = Field(
+    ca_file: Path | None = Field(
         default=None,
         description="PEM CA bundle to trust instead of the system store. TLS is always "
         "verified; there is no option to turn verification off.",
     )
-    cert_file: str | None = Field(
+    cert_file: Path | None = Field(
         default=None, description="PEM client certificate for mutual TLS (with key_file)."
     )
-    key_file: str | None = Field(
+    key_file: Path | None = Field(
         default=None, description="PEM private key of cert_file, if not inside cert_file."
     )
     dead_letter_dir: Path | None = Field(
@@ -103,6 +103,14 @@ class HttpSinkBaseConfig(SinkConfig):
     @classmethod
     def _check_endpoint(cls, value: str) -> str:
         return check_endpoint_url(value)
+
+    def retry_policy(self) -> RetryPolicy:
+        """The budget and the backoff options of this sink's retries."""
+        return RetryPolicy(
+            max_secs=self.retry_max_secs,
+            initial_backoff_secs=self.retry_initial_backoff_secs,
+            max_backoff_secs=self.retry_max_backoff_secs,
+        )
 
     @model_validator(mode="after")
     def _check_tls_files(self) -> Self:
@@ -162,18 +170,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - current)
 
 
-def ssl_context(config: HttpSinkBaseConfig, key: str) -> ssl.SSLContext | bool:
-    """The TLS settings: verified always, with the configured CA and client certificate."""
-    return client_ssl_context(key, config.ca_file, config.cert_file, config.key_file)
-
-
 def where(url: str) -> str:
     """``url`` without query or userinfo, as errors quote it."""
     parts = urlsplit(url)
     # Userinfo (user:password@) is a credential: never quoted, only shown as ***@.
     return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
-
-
-def is_retryable_status(status: int) -> bool:
-    """The usual retry rule: 408, 429 and every 5xx except 501 (not implemented)."""
-    return status in (408, 429) or (500 <= status <= 599 and status != 501)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import functools
 import os
 import stat
 import time
@@ -29,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from collector.delivery import SinkHandle, deliver
 from collector.errors import CollectorError, ConfigError
 from collector.events import Event, format_iso
 from collector.fsutil import fsync_dir, write_atomically
-from collector.retry import RetryPolicy
 from collector.secrets import scrub
 from collector.sinks import SinkContext
 
@@ -179,12 +178,13 @@ async def replay(config: CollectorConfig, sink_name: str) -> int:
         return 0
     context = SinkContext(state_dir=config.state_dir)
     sink = sink_config.build(sink_name, context)
-    policy = RetryPolicy(max_secs=sink_config.retry_max_secs)
+    # Through delivery, like any page: the same retries, budget and counters.
+    handle = SinkHandle(sink_name, sink, sink_config.retry_policy(), context.stats)
     tally = _Tally()
     try:
         await sink.start()
         for path in files:
-            await _replay_file(path, sink.send, policy, tally)
+            await _replay_file(path, lambda chunk: deliver([handle], chunk), tally)
     except CollectorError as exc:
         print(scrub(f"sink {sink_name}: replay stopped: {exc}"))
         return 1
@@ -198,7 +198,7 @@ async def replay(config: CollectorConfig, sink_name: str) -> int:
     return 0
 
 
-async def _replay_file(path: Path, send: Send, policy: RetryPolicy, tally: _Tally) -> None:
+async def _replay_file(path: Path, send: Send, tally: _Tally) -> None:
     opened = await asyncio.to_thread(_lock_and_read, path)
     if opened is None:
         tally.skipped += 1
@@ -212,7 +212,7 @@ async def _replay_file(path: Path, send: Send, policy: RetryPolicy, tally: _Tall
         for start in range(0, len(events), REPLAY_BATCH):
             chunk = events[start : start + REPLAY_BATCH]
             try:
-                await policy.call(functools.partial(send, chunk), what=f"replay {path.name}")
+                await send(chunk)
             except BaseException as failure:
                 # Nothing re-sent yet: the file already holds exactly what is left.
                 problem = await asyncio.to_thread(_keep, path, lines[start:]) if start else None

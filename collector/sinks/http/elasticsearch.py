@@ -9,7 +9,7 @@ sent again after a rollover is stored twice; see docs/http-sinks.md.)
 The body is NDJSON (action line, document line, each ending in ``\\n``, the last one
 too), gzipped, with ``filter_path`` so that the answer holds only what is read:
 
-- items 2xx and 409: stored (409s are counted in :attr:`ElasticsearchSink.already_stored`);
+- items 2xx and 409: stored (409s are counted in the sink's ``stats.already_stored``);
 - items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
 - other 4xx items (mapping errors): dead-lettered with the error type and reason;
 - a whole request 413: split in two; 429/5xx: retried; 401/403: fails at once.
@@ -30,14 +30,15 @@ from pydantic_core import PydanticCustomError
 from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
+from collector.retry import is_retryable_status
 from collector.secrets import register_secret, scrub
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.client import refusal_of
-from collector.sinks.http.common import HttpSinkBaseConfig, Reply, is_retryable_status
+from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
-from collector.sinks.http.ecs import timestamp, to_ecs
+from collector.sinks.http.ecs import data_stream_fields, timestamp, to_ecs
 
 log = structlog.get_logger("collector.sinks.http.elasticsearch")
 
@@ -126,15 +127,15 @@ class ElasticsearchSink(HttpSinkBase):
     ) -> None:
         super().__init__(name, config, context, **kw)
         self.config = config
-        self.already_stored = 0
-        """Documents answered 409: stored by an earlier send (a retry, a re-read page)."""
         self._url = f"{config.endpoint}/{quote(config.index, safe='')}/_bulk"
         self._params = {"filter_path": FILTER_PATH}
         if config.mode == "data_stream":
             self._params["require_data_stream"] = "true"
         if config.pipeline:
             self._params["pipeline"] = config.pipeline
-        self._data_stream = _data_stream_fields(config)
+        self._data_stream = (
+            data_stream_fields(config.index) if config.mode == "data_stream" else None
+        )
 
     def headers(self) -> dict[str, str]:
         """Credentials and the NDJSON content type."""
@@ -248,7 +249,6 @@ class ElasticsearchSink(HttpSinkBase):
             else:
                 result.rejected.append((item, Rejection(status, error_type, reason)))
         if stored_before:
-            self.already_stored += stored_before
             self.stats.already_stored += stored_before
             log.info("bulk_already_stored", sink=self.name, count=stored_before)
         if retry_error is not None:
@@ -293,14 +293,3 @@ def _error_words(error: Any) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("type", "unknown")), scrub(str(error.get("reason", "")))
     return "unknown", scrub(str(error or ""))
-
-
-def _data_stream_fields(config: ElasticsearchSinkConfig) -> dict[str, str] | None:
-    # data_stream.* are constant_keyword fields in Elastic's templates: a document
-    # whose values disagree with the stream's name is refused, so derive them from it.
-    if config.mode != "data_stream":
-        return None
-    parts = config.index.split("-", 2)
-    if len(parts) != 3 or not all(parts):
-        return None
-    return {"type": parts[0], "dataset": parts[1], "namespace": parts[2]}

@@ -22,12 +22,13 @@ from pydantic import Field, field_validator
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
 from collector.net import check_endpoint_url
+from collector.retry import is_retryable_status
 from collector.secrets import redact_url, register_secret
 from collector.sinks import SinkContext
 from collector.sinks.encoding import Format, encode_ndjson
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
-from collector.sinks.http.common import HttpSinkBaseConfig, is_retryable_status
+from collector.sinks.http.common import HttpSinkBaseConfig
 from collector.sinks.http.dead_letter import Rejection
 
 # Header names whose values are credentials: registered so logs never show them.

@@ -78,6 +78,8 @@ class AckTracker:
         check: asks HEC which ids are indexed (one ``/ack`` request).
         poll_interval_secs: time between polls while any id is pending.
         timeout_secs: how long an id may stay pending before its batch is re-sent.
+        stats: the sink's counters; a batch re-sent for want of an ack counts in
+            ``resent`` (each a possible duplicate).
         clock: monotonic seconds; injectable for tests.
     """
 
@@ -88,8 +90,8 @@ class AckTracker:
         *,
         poll_interval_secs: float,
         timeout_secs: float,
+        stats: SinkStats,
         clock: Callable[[], float] = time.monotonic,
-        stats: SinkStats | None = None,
     ) -> None:
         self._stats = stats
         self.sink = sink
@@ -99,8 +101,6 @@ class AckTracker:
         self._clock = clock
         self._pending: dict[int, _Waiter] = {}
         self._task: asyncio.Task[None] | None = None
-        self.timeouts = 0
-        """Batches re-sent because their ack did not come in time (each a possible duplicate)."""
 
     @property
     def pending(self) -> int:
@@ -129,9 +129,7 @@ class AckTracker:
                 return
             if isinstance(outcome, SinkError):
                 raise outcome
-            self.timeouts += 1
-            if self._stats is not None:
-                self._stats.resent += 1
+            self._stats.resent += 1
             raise TransientSinkError(
                 self.sink,
                 f"no indexer acknowledgement for ackId {ack_id} within "

@@ -8,7 +8,8 @@ Each request is a batch of JSON objects back to back, one per click::
 The answer is read by HTTP status *and* HEC body code:
 
 - 200 code 0: indexed (with ``acknowledgements = true``: once its ackId is acked);
-- 503/9, 500/8, 408, 429, 502, 504: retried;
+- 408, 429 and every 5xx but 501 (:data:`collector.retry.RETRYABLE_STATUSES`), and
+  codes 8 (internal error) and 9 (server busy) whatever the status: retried;
 - 400 with ``invalid-event-number`` N (codes 6, 12, 13, 15): objects before N were
   indexed; object N goes to the dead-letter file; the rest is sent again at once;
 - 413: the request is split in two;
@@ -35,6 +36,7 @@ from pydantic_core import PydanticCustomError
 from collector.bounds import MAX_DURATION_SECS
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
+from collector.retry import is_retryable_status
 from collector.secrets import scrub
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
@@ -47,7 +49,6 @@ log = structlog.get_logger("collector.sinks.http.hec")
 
 EVENT_PATH = "/services/collector/event"
 HEALTH_PATH = "/services/collector/health"
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_CODES = frozenset({8, 9})  # internal error, server busy
 PARTIAL_CODES = frozenset({6, 12, 13, 15})  # bad object N; objects before N indexed
 TOKEN_CODES = frozenset({1, 2, 3, 4})
@@ -242,7 +243,7 @@ class SplunkHecSink(HttpSinkBase):
         if bad is not None:
             words += f", invalid-event-number {bad}"
         message = f"{what}: Splunk HEC answered {words}"
-        if retry and (reply.status in RETRY_STATUSES or code in RETRY_CODES):
+        if retry and (is_retryable_status(reply.status) or code in RETRY_CODES):
             return TransientSinkError(self.name, message, retry_after_secs=reply.retry_after_secs)
         if reply.status in (401, 403) or code in TOKEN_CODES:
             return SinkError(self.name, f"{message}; the token was rejected: fix token/token_file")

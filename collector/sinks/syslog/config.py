@@ -2,23 +2,21 @@
 
 Every rule that depends on two keys (TLS files without ``mode = "tls"``, LF framing
 on TLS, a BOM on RFC 3164, ...) is checked here, so a wrong combination is reported
-at ``check-config`` time with the key it is about, not discovered by a SIEM later.
+when the config is loaded (``mimecast-collector check`` or any start) with the key it
+is about, not discovered by a SIEM later.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from collector.bounds import MAX_DURATION_SECS, MAX_SYSLOG_MESSAGE_BYTES
-from collector.sinks import SinkConfig, SinkContext
-
-if TYPE_CHECKING:
-    from collector.sinks.syslog.sink import SyslogSink
+from collector.sinks import Sink, SinkConfig, SinkContext
+from collector.sinks.syslog.address import split_address
 
 Mode = Literal["udp", "tcp", "tls"]
 Framing = Literal["octet_counting", "lf"]
@@ -58,37 +56,6 @@ def _printable_ascii(value: str, longest: int) -> str:
     if bad is not None:
         raise ValueError(f"must be printable ASCII without spaces, found {bad!r}")
     return value
-
-
-def split_address(address: str, default_port: int) -> tuple[str, int]:
-    """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` into host and port.
-
-    Raises:
-        ValueError: the address cannot be understood.
-    """
-    text = address.strip()
-    port_text: str | None = None
-    if text.startswith("["):
-        host, closed, rest = text[1:].partition("]")
-        if not closed or (rest and not rest.startswith(":")):
-            raise ValueError(f"must be host:port or [IPv6]:port, got {address!r}")
-        port_text = rest[1:] if rest else None
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    else:
-        host = text
-        if ":" in host:  # several colons: only a bare IPv6 literal, without a port
-            try:
-                ipaddress.IPv6Address(host)
-            except ValueError:
-                raise ValueError(f"write an IPv6 address as [addr]:port, got {address!r}") from None
-    if not host:
-        raise ValueError(f"has no host, got {address!r}")
-    if port_text is None:
-        return host, default_port
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"port must be 1 to 65535, got {port_text!r}")
-    return host, int(port_text)
 
 
 def _key_error(key: str, message: str, **values: Any) -> PydanticCustomError:
@@ -307,8 +274,10 @@ class SyslogSinkConfig(SinkConfig):
         """The facility's number (``local0`` is 16)."""
         return FACILITY_CODES[self.facility]
 
-    def build(self, name: str, context: SinkContext) -> SyslogSink:
+    def build(self, name: str, context: SinkContext) -> Sink:
         """Return the sink this config describes, not started yet."""
-        from collector.sinks.syslog.sink import SyslogSink  # here: sink.py imports this module
+        # Imported here, not at the top: the sink depends on its config model, never the
+        # reverse, so that the model loads (and validates) without the sink's modules.
+        from collector.sinks.syslog.sink import SyslogSink
 
         return SyslogSink(name, self, context)

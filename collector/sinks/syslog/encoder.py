@@ -14,12 +14,7 @@ from dataclasses import dataclass
 import orjson
 
 from collector.events import Batch, Event
-from collector.sinks.syslog.cef import CefFormatter
-from collector.sinks.syslog.config import SyslogSinkConfig
 from collector.sinks.syslog.framing import truncate
-from collector.sinks.syslog.leef import LeefFormatter
-from collector.sinks.syslog.rfc3164 import Rfc3164Header
-from collector.sinks.syslog.rfc5424 import BOM, Rfc5424Header
 from collector.sinks.syslog.severity import LEVELS, Risk, classify
 
 HeaderFormatter = Callable[[Event, int], str]
@@ -66,33 +61,6 @@ class PageEncoder:
         self._limit = limit
         self._bom = bom
         self._severity = {risk: level.syslog for risk, level in LEVELS.items()}
-
-    @classmethod
-    def for_config(cls, config: SyslogSinkConfig, *, hostname: str, procid: str) -> PageEncoder:
-        """Return the encoder ``config`` describes, for this host and process."""
-        header: HeaderFormatter
-        if config.rfc == "5424":
-            header = Rfc5424Header(
-                facility=config.facility_code,
-                hostname=hostname,
-                app_name=config.app_name,
-                procid=procid,
-                msg_id=config.msg_id,
-                enterprise_number=config.enterprise_number,
-            )
-        else:
-            header = Rfc3164Header(
-                facility=config.facility_code, hostname=hostname, tag=config.app_name, procid=procid
-            )
-        payload: PayloadFormatter
-        if config.format == "cef":
-            payload = CefFormatter()
-        elif config.format == "leef":
-            payload = LeefFormatter(config.leef_delimiter)
-        else:
-            payload = json_payload
-        bom = BOM if config.bom else b""
-        return cls(header, payload, config.message_limit, bom)
 
     def encode(self, events: Batch) -> EncodedPage:
         """Return the messages of ``events``.

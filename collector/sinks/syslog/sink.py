@@ -1,15 +1,16 @@
 """The ``syslog`` sink: pages of clicks to a syslog receiver over UDP, TCP or TLS.
 
-Delivery (TCP and TLS): the connection is opened lazily, at the first page or health
-check. A page is encoded whole, written whole, and acknowledged only once all of its
-bytes are in the kernel and the receiver's TCP stack acknowledged them (see
-:mod:`~collector.sinks.syslog.transport` for why that is the strongest acknowledgement
-syslog offers). Any failure on the way drops the connection and raises
-:class:`~collector.errors.TransientSinkError`: the pipeline's retry policy backs off and
-sends the whole page again on a new connection. Duplicates are possible, loss is not.
-Nothing is queued beyond the page in hand, so memory stays bounded while the receiver
-is down. A certificate problem is a plain :class:`~collector.errors.SinkError` that
-says what to fix.
+Delivery (TCP and TLS): ``start`` loads the TLS files; the connection is opened at the
+first page or health check, and again after it is lost. A page is encoded whole,
+written whole, and acknowledged only once all of its bytes are in the kernel and the
+receiver's TCP stack acknowledged them (see :mod:`~collector.sinks.syslog.transport`
+for why that is the strongest acknowledgement syslog offers). Any failure on the way
+drops the connection and raises :class:`~collector.errors.TransientSinkError`:
+:mod:`collector.delivery`, which owns every sink's retries, backs off and sends the
+whole page again on a new connection. Duplicates are possible, loss is not. Nothing is
+queued beyond the page in hand, so memory stays bounded while the receiver is down. A
+certificate problem is a plain :class:`~collector.errors.SinkError` that says what to
+fix.
 
 UDP is best effort: a datagram the network or the receiver drops is gone.
 """
@@ -27,11 +28,21 @@ import structlog
 
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Batch
-from collector.sinks import SinkContext
+from collector.net import client_ssl_context
+from collector.sinks import SinkContext, not_started
+from collector.sinks.syslog.cef import CefFormatter
 from collector.sinks.syslog.config import SyslogSinkConfig
-from collector.sinks.syslog.encoder import PageEncoder
+from collector.sinks.syslog.encoder import (
+    HeaderFormatter,
+    PageEncoder,
+    PayloadFormatter,
+    json_payload,
+)
 from collector.sinks.syslog.framing import lf_terminated, octet_counted
-from collector.sinks.syslog.tls import client_context, handshake_error
+from collector.sinks.syslog.leef import LeefFormatter
+from collector.sinks.syslog.rfc3164 import Rfc3164Header
+from collector.sinks.syslog.rfc5424 import BOM, Rfc5424Header
+from collector.sinks.syslog.tls import handshake_error
 from collector.sinks.syslog.transport import DatagramConnection, StreamConnection
 
 log = structlog.get_logger("collector.sinks.syslog")
@@ -44,6 +55,30 @@ def default_hostname() -> str:
     return socket.getfqdn() or socket.gethostname()
 
 
+def page_encoder(config: SyslogSinkConfig, *, hostname: str, procid: str) -> PageEncoder:
+    """The encoder ``config`` describes, for this host and process."""
+    header: HeaderFormatter
+    if config.rfc == "5424":
+        header = Rfc5424Header(
+            facility=config.facility_code,
+            hostname=hostname,
+            app_name=config.app_name,
+            procid=procid,
+            msg_id=config.msg_id,
+            enterprise_number=config.enterprise_number,
+        )
+    else:
+        header = Rfc3164Header(
+            facility=config.facility_code, hostname=hostname, tag=config.app_name, procid=procid
+        )
+    payload: PayloadFormatter = json_payload
+    if config.format == "cef":
+        payload = CefFormatter()
+    elif config.format == "leef":
+        payload = LeefFormatter(config.leef_delimiter)
+    return PageEncoder(header, payload, config.message_limit, BOM if config.bom else b"")
+
+
 class SyslogSink:
     """Sends each page as syslog messages; returning from :meth:`send` is the ack.
 
@@ -53,8 +88,7 @@ class SyslogSink:
         context: what the collector shares with its sinks (counters).
         hostname: HOSTNAME to write; default ``config.hostname`` or the machine's FQDN.
 
-    Attributes:
-        truncated: messages cut to ``max_message_bytes`` since the sink was built.
+    Messages cut to ``max_message_bytes`` are counted in ``context.stats.truncated``.
     """
 
     def __init__(
@@ -66,7 +100,6 @@ class SyslogSink:
         hostname: str | None = None,
     ) -> None:
         self.name = name
-        self.truncated = 0
         self._config = config
         self._stats = context.stats
         self._hostname = hostname if hostname is not None else config.hostname
@@ -81,19 +114,23 @@ class SyslogSink:
         self._io_lock = threading.Lock()
 
     async def start(self) -> None:
-        """Load the TLS files and settle the hostname; the connection is opened lazily.
+        """Load the TLS files and settle the hostname; the connection is opened at first use.
 
         Raises:
-            SinkError: a CA, certificate or key file cannot be loaded.
+            ConfigError: a CA, certificate or key file cannot be loaded (naming its key).
         """
         config = self._config
         if config.mode == "tls":
-            self._tls = await asyncio.to_thread(client_context, config, self.name)
+            self._tls = await asyncio.to_thread(
+                client_ssl_context,
+                f"sinks.{self.name}",
+                ca_file=config.ca_file,
+                cert_file=config.cert_file,
+                key_file=config.key_file,
+            )
         if self._hostname is None:
             self._hostname = await asyncio.to_thread(default_hostname)
-        self._encoder = PageEncoder.for_config(
-            config, hostname=self._hostname, procid=str(os.getpid())
-        )
+        self._encoder = page_encoder(config, hostname=self._hostname, procid=str(os.getpid()))
 
     async def send(self, events: Batch) -> None:
         """Deliver one page; return once the receiver acknowledged all of it (TCP/TLS).
@@ -101,26 +138,26 @@ class SyslogSink:
         Raises:
             TransientSinkError: the receiver is down, reset the connection, or did not
                 take the page in time; the page is to be sent again.
-            SinkError: TLS verification failed, or a click cannot be encoded.
+            SinkError: TLS verification failed, a click cannot be encoded, or the sink
+                is not started.
         """
         if not events:
             return
-        if self._encoder is None:
-            await self.start()
-        assert self._encoder is not None
+        encoder = self._encoder
+        if encoder is None:
+            raise not_started(self.name)
         try:
-            page = self._encoder.encode(events)
+            page = encoder.encode(events)
         except orjson.JSONEncodeError as exc:
             raise SinkError(self.name, f"cannot encode a click as JSON: {exc}") from exc
         if page.truncated:
-            self.truncated += page.truncated
             self._stats.truncated += page.truncated
             log.warning(
                 "syslog_messages_truncated",
                 sink=self.name,
                 count=page.truncated,
                 max_message_bytes=self._config.message_limit,
-                total=self.truncated,
+                total=self._stats.truncated,
             )
         async with self._lock:
             self._stats.bytes += await asyncio.to_thread(self._deliver, page.messages)
@@ -132,12 +169,13 @@ class SyslogSink:
             SinkError: with the reason the receiver cannot be reached.
         """
         if self._encoder is None:
-            await self.start()
+            raise not_started(self.name, "healthcheck()")
         async with self._lock:
             await asyncio.to_thread(self._connection)
 
     async def aclose(self) -> None:
         """Close the connection (TLS with close_notify). Safe to call twice."""
+        self._encoder = None
         async with self._lock:
             await asyncio.to_thread(self._close)
 
@@ -189,7 +227,13 @@ class SyslogSink:
                     write_timeout=config.write_timeout_secs,
                 )
         except ssl.SSLError as exc:
-            raise handshake_error(exc, config, self.name, self._server_name) from exc
+            raise handshake_error(
+                exc,
+                sink=self.name,
+                address=f"{config.host}:{config.port}",
+                server_name=self._server_name,
+                ca_file=config.ca_file,
+            ) from exc
         except OSError as exc:
             raise TransientSinkError(
                 self.name, f"cannot connect to {self._where()}: {_reason(exc)}"

@@ -1,19 +1,20 @@
-"""TLS for the syslog sink: the client context, and handshake failures in plain words.
+"""TLS for the syslog sink: handshake failures in plain words.
 
-The receiver's certificate is always verified (chain and name): TLS 1.2 or newer,
-``CERT_REQUIRED``, ``check_hostname``. A failure the next attempt cannot fix (an
-untrusted or expired certificate, a wrong name, a receiver that does not speak TLS)
-is a plain :class:`~collector.errors.SinkError` that says what to change; anything
-else (a reset during the handshake, a receiver restarting) is transient.
+The client context is the collector's one TLS helper,
+:func:`collector.net.client_ssl_context` (TLS 1.2 or newer, chain and name always
+verified). A failure the next attempt cannot fix (an untrusted or expired
+certificate, a wrong name, a receiver that does not speak TLS) is a plain
+:class:`~collector.errors.SinkError` that says what to change; anything else (a reset
+during the handshake, a receiver restarting) is transient.
 """
 
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 from collector.errors import SinkError, TransientSinkError
 from collector.net import NAME_MISMATCH_CODES
-from collector.sinks.syslog.config import SyslogSinkConfig
 
 # OpenSSL reasons that mean "this configuration will never work", with what to check.
 _PERMANENT_REASONS: dict[str, str] = {
@@ -32,37 +33,15 @@ _PERMANENT_REASONS: dict[str, str] = {
 _EXPIRED_CODE = 10
 
 
-def client_context(config: SyslogSinkConfig, sink: str) -> ssl.SSLContext:
-    """Return the TLS client context for ``config``.
-
-    Raises:
-        SinkError: a CA, certificate or key file cannot be loaded (the message names
-            the key and the file).
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    key = "ca_file"
-    try:
-        if config.ca_file is not None:
-            context.load_verify_locations(cafile=str(config.ca_file))
-        else:
-            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        if config.cert_file is not None:
-            key = "cert_file"
-            keyfile = None if config.key_file is None else str(config.key_file)
-            context.load_cert_chain(str(config.cert_file), keyfile)
-    except (OSError, ValueError) as exc:
-        path = getattr(config, key)
-        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
-        raise SinkError(sink, f"cannot load {key} '{path}': {reason}") from exc
-    return context
-
-
 def handshake_error(
-    error: ssl.SSLError, config: SyslogSinkConfig, sink: str, server_name: str
+    error: ssl.SSLError, *, sink: str, address: str, server_name: str, ca_file: Path | None
 ) -> SinkError:
-    """Translate a failed handshake into the error to raise, with what to do about it."""
-    where = f"TLS to {config.host}:{config.port}"
+    """Translate a failed handshake into the error to raise, with what to do about it.
+
+    ``address`` is the receiver's ``host:port``; ``server_name`` the name its
+    certificate was checked against; ``ca_file`` the configured CA file, if any.
+    """
+    where = f"TLS to {address}"
     if isinstance(error, ssl.SSLCertVerificationError):
         detail = error.verify_message or error.reason or str(error)
         if error.verify_code in NAME_MISMATCH_CODES:
@@ -72,9 +51,9 @@ def handshake_error(
             )
         elif error.verify_code == _EXPIRED_CODE:
             hint = "the receiver's certificate has expired"
-        elif config.ca_file is not None:
+        elif ca_file is not None:
             hint = (
-                f"check that ca_file '{config.ca_file}' holds the CA that signed the "
+                f"check that ca_file '{ca_file}' holds the CA that signed the "
                 "receiver's certificate"
             )
         else:

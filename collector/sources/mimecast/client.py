@@ -78,7 +78,7 @@ class MimecastClient:
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
-            verify=client_ssl_context(f"sources.{name}.ca_file", config.ca_file),
+            verify=client_ssl_context(f"sources.{name}", ca_file=config.ca_file),
             proxy=config.proxy,
             transport=transport,
             headers={"User-Agent": f"mimecast-collector/{__version__}"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -170,7 +171,7 @@ class MimecastSourceConfig(SecretsModel):
     proxy: ProxyUrl = Field(
         default=None, description="HTTP(S) proxy URL, e.g. http://proxy.example:3128."
     )
-    ca_file: str | None = Field(
+    ca_file: Path | None = Field(
         default=None,
         description="PEM CA bundle to trust instead of the system store (for TLS-inspecting "
         "proxies). TLS is always verified.",

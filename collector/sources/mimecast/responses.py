@@ -25,8 +25,7 @@ from collector.errors import (
 )
 from collector.events import ClickLog
 from collector.net import certificate_advice, certificate_failure
-
-RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 509})
+from collector.retry import is_retryable_status
 
 
 @dataclass(slots=True)
@@ -129,7 +128,7 @@ def _api_error(status: int, body: dict[str, Any], request_id: str, has_token: bo
     text = f"Mimecast error {detail} (HTTP {status})"
     if status == 429:
         return RateLimitedError(text, request_id=request_id)
-    if retryable or status in RETRYABLE_STATUSES:
+    if retryable or is_retryable_status(status):
         return TransientSourceError(text, request_id=request_id)
     if has_token and code and _is_page_token_error(code, field):
         return PageTokenRejectedError(text, code=code, http_status=status, request_id=request_id)
@@ -150,7 +149,7 @@ def _error_for_status(response: Answer, request_id: str, has_token: bool) -> Exc
             request_id=request_id,
             retry_after_secs=wait,
         )
-    if status in RETRYABLE_STATUSES:
+    if is_retryable_status(status):
         return TransientSourceError(f"Mimecast answered HTTP {status}", request_id=request_id)
     try:
         body = _parse_body(response, request_id)
