@@ -12,17 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from collector.source import EndpointFacts
-
-if TYPE_CHECKING:
-    from collector.sources.mimecast.config import MimecastSourceConfig
 
 RETENTION_SECS = 30 * 86400
 """Mimecast keeps TTP logs for 30 days; older records cannot be read."""
 
-Filters = Callable[["MimecastSourceConfig"], Mapping[str, Any]]
+
+class FilterSettings(Protocol):
+    """The config keys the endpoints' filters read (the source's config model)."""
+
+    @property
+    def route(self) -> str: ...
+    @property
+    def scan_result(self) -> str: ...
+    @property
+    def result(self) -> str: ...
+    @property
+    def tagged_malicious(self) -> bool | None: ...
+
+
+Filters = Callable[[FilterSettings], Mapping[str, Any]]
 """The endpoint's request filters, from the source's config (added to ``data[0]``)."""
 
 
@@ -50,15 +61,15 @@ class Endpoint:
     noun: str
 
 
-def _url_filters(config: MimecastSourceConfig) -> Mapping[str, Any]:
+def _url_filters(config: FilterSettings) -> Mapping[str, Any]:
     return {"route": config.route, "scanResult": config.scan_result}
 
 
-def _attachment_filters(config: MimecastSourceConfig) -> Mapping[str, Any]:
+def _attachment_filters(config: FilterSettings) -> Mapping[str, Any]:
     return {"route": config.route, "result": config.result}
 
 
-def _impersonation_filters(config: MimecastSourceConfig) -> Mapping[str, Any]:
+def _impersonation_filters(config: FilterSettings) -> Mapping[str, Any]:
     # Omitted means no filter: Mimecast reads a present `false` as "only untagged".
     if config.tagged_malicious is None:
         return {}
