@@ -34,7 +34,7 @@ from collector.simulator.envelope import (
     mimecast_error,
     quota_exceeded,
 )
-from collector.simulator.faults import FaultPlan, LeakyBucket
+from collector.simulator.faults import FAULT_KINDS, FaultPlan, LeakyBucket
 from collector.simulator.filters import (
     GetLogsBody,
     InvalidRequestError,
@@ -49,25 +49,10 @@ from collector.simulator.recording import Arrival, Throttle, reset_wait_secs
 
 GET_LOGS_PATH = "/api/ttp/url/get-logs"
 
-# Faults whose response replaces the normal answer (the others alter its delivery).
-_REPLACING = frozenset(
-    {
-        "rate_limit",
-        "rate_limit_detail",
-        "rate_limit_no_reset",
-        "rate_limit_burst",
-        "rate_limit_zero_reset",
-        "rate_limit_negative_reset",
-        "rate_limit_nan_reset",
-        "server_error",
-        "retryable_fail",
-        "fatal_fail",
-        "page_token_reject",
-        "unauthorized",
-        "forbidden",
-        "binding_expired",
-    }
-)
+# Faults that alter how the normal answer is delivered (or its headers); every other
+# fault kind replaces the answer.
+_ALTERING = frozenset({"drop", "truncate", "slow", "token_expire", "quota_exhausted_huge_reset"})
+_REPLACING = frozenset(FAULT_KINDS) - _ALTERING
 _PAGE_HEAD = b'{"meta":{"status":200,"pagination":'
 _LOGS_OPEN = b'},"data":[{"clickLogs":['
 _LOGS_CLOSE = b']}],"fail":[]}'
