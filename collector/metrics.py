@@ -21,45 +21,16 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.health import readiness_problems, snapshot
 from collector.httpserver import STRICT_LIMITS, HttpServer, Request, Response
+from collector.metrics_config import MetricsConfig
 from collector.stats import Histogram
 
 if TYPE_CHECKING:
     from collector.app import Collector
 
 PREFIX = "mimecast_collector"
-
-
-class MetricsConfig(BaseModel):
-    """``[metrics]``: where to serve /metrics, /healthz and /readyz."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    address: str = Field(
-        description='host:port to listen on, e.g. "127.0.0.1:9464" (use "0.0.0.0:9464" in a '
-        "container so the kubelet and Prometheus can reach it)."
-    )
-
-    @field_validator("address")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError(f'must be "host:port", e.g. "127.0.0.1:9464", got {value!r}')
-        return value
-
-    @property
-    def host(self) -> str:
-        """The host part, without IPv6 brackets."""
-        return self.address.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        """The port part."""
-        return int(self.address.rpartition(":")[2])
 
 
 def _histogram(name: str, doc: str, label: str, values: dict[str, Histogram]) -> Metric:
@@ -241,9 +212,4 @@ class MetricsServer:
 
     def readiness_problems(self) -> list[str]:
         """Why the collector is not ready now (empty when ready)."""
-        runners = self._collector.runners
-        facts = snapshot(
-            {name: runner.stats for name, runner in runners.items()},
-            {name: runner.config.interval_secs for name, runner in runners.items()},
-        )
-        return readiness_problems(facts, time.time())
+        return readiness_problems(snapshot(self._collector), time.time())
