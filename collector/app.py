@@ -108,7 +108,7 @@ class Collector:
             for runner in self.runners.values()
         }
         gates.update(
-            {f"sink/{name}": handle.stats.backpressure for name, handle in self.sinks.items()}
+            {f"sink/{name}": stats.backpressure for name, stats in self.sink_stats.items()}
         )
         return gates
 

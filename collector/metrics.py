@@ -1,10 +1,13 @@
 """Prometheus metrics and the health endpoints, served when ``[metrics]`` is set.
 
 The numbers come straight from the per-source and per-sink counters the
-pipeline keeps (:mod:`collector.stats`), read at scrape time by a custom
-collector, so there is one set of books and the metrics are exact by
-construction. Endpoints: ``/metrics``, ``/healthz`` (the process and its event
-loop are alive) and ``/readyz`` (see :mod:`collector.health`).
+Collector owns (``source_stats``, ``sink_stats``; :mod:`collector.stats`), read at
+scrape time by a custom collector, so there is one set of books and the metrics
+are exact by construction. Endpoints: ``/metrics``, ``/healthz`` (the process and
+its event loop are alive) and ``/readyz`` (see :mod:`collector.health`).
+
+The ``[metrics]`` model lives in :mod:`collector.metrics_config`, so the config
+never imports this server (which reads a whole running Collector).
 """
 
 from __future__ import annotations
@@ -74,13 +77,13 @@ class StatsCollector:
         yield from (closures, waits)
 
     def _source_metrics(self) -> Iterator[Metric]:
-        runners = self._collector.runners
+        sources = self._collector.source_stats
         now = time.time()
 
         def counter(name: str, doc: str, attribute: str) -> Metric:
             family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["source"])
-            for source, runner in runners.items():
-                family.add_metric([source], getattr(runner.stats, attribute))
+            for source, stats in sources.items():
+                family.add_metric([source], getattr(stats, attribute))
             return family
 
         yield counter("pages", "Pages read from Mimecast.", "pages")
@@ -115,8 +118,7 @@ class StatsCollector:
             "When the last cycle that caught up finished (Unix time).",
             labels=["source"],
         )
-        for source, runner in runners.items():
-            stats = runner.stats
+        for source, stats in sources.items():
             for outcome, count in sorted(stats.requests.items()):
                 requests.add_metric([source, outcome], count)
             cycles.add_metric([source, "ok"], stats.cycles_ok)
@@ -132,11 +134,11 @@ class StatsCollector:
             f"{PREFIX}_cycle_duration_seconds",
             "Duration of collection cycles.",
             "source",
-            {name: runner.stats.cycle_duration for name, runner in runners.items()},
+            {name: stats.cycle_duration for name, stats in sources.items()},
         )
 
     def _sink_metrics(self) -> Iterator[Metric]:
-        sinks = self._collector.sinks
+        sinks = self._collector.sink_stats
         for name, doc, attribute in (
             ("sink_events", "Events acknowledged by the sink.", "events"),
             ("sink_batches", "Pages acknowledged by the sink.", "batches"),
@@ -156,21 +158,21 @@ class StatsCollector:
             ),
         ):
             family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["sink"])
-            for sink, handle in sinks.items():
-                family.add_metric([sink], getattr(handle.stats, attribute))
+            for sink, stats in sinks.items():
+                family.add_metric([sink], getattr(stats, attribute))
             yield family
         errors = CounterMetricFamily(
             f"{PREFIX}_sink_errors", "Failed sends by error type.", labels=["sink", "error_type"]
         )
-        for sink, handle in sinks.items():
-            for error_type, count in sorted(handle.stats.errors.items()):
+        for sink, stats in sinks.items():
+            for error_type, count in sorted(stats.errors.items()):
                 errors.add_metric([sink, error_type], count)
         yield errors
         yield _histogram(
             f"{PREFIX}_sink_send_duration_seconds",
             "Time from handing a page to a sink to its acknowledgement.",
             "sink",
-            {name: handle.stats.send_latency for name, handle in sinks.items()},
+            {name: stats.send_latency for name, stats in sinks.items()},
         )
 
 

@@ -1,0 +1,94 @@
+"""The production commands never load the simulator; ``simulate`` still has every option.
+
+``health`` runs every 30 s as the container's HEALTHCHECK: importing the simulator
+there cost start-up time for nothing, and put test code in the production import
+graph. Each check runs in a fresh interpreter, since this test process has long
+imported the simulator itself.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from collector.simulator import ClickDataset, SimulatorConfig, SimulatorThread
+
+from .conftest import settings, write_toml
+
+NOW = int(time.time())
+
+# Runs the commands in-process (collector.cli.main, as the console script does), then
+# says which simulator modules got loaded along the way.
+PROBE = """
+import sys
+import orjson
+from collector.cli import build_parser, main
+import collector.app, collector.commands, collector.daemon, collector.health, collector.metrics
+
+config = sys.argv[1]
+for command in ("run", "once", "check", "health"):
+    build_parser().parse_args([command, "-c", config])
+codes = {command: main([command, "-c", config]) for command in ("check", "once", "health")}
+codes["checkpoint show"] = main(["checkpoint", "show", "-c", config])
+loaded = sorted(name for name in sys.modules if name.startswith("collector.simulator"))
+print(orjson.dumps({"codes": codes, "loaded": loaded}).decode())
+"""
+
+
+def test_run_once_check_and_health_never_import_the_simulator(tmp_path: Path) -> None:
+    dataset = ClickDataset.generate(50, start=NOW - 3600, end=NOW - 120, seed=41)
+    with SimulatorThread(SimulatorConfig(), dataset) as sim:
+        config = write_toml(settings(tmp_path, sim.base_url), tmp_path / "c.toml")
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = orjson.loads(done.stdout.splitlines()[-1])
+    # The commands really ran (health: not ready, since `run` is not running).
+    assert report["codes"] == {"check": 0, "once": 0, "health": 1, "checkpoint show": 0}
+    assert report["loaded"] == []
+
+
+def test_simulate_gets_its_options_when_used() -> None:
+    probe = (
+        "import sys\n"
+        "from collector.cli import build_parser\n"
+        "parser = build_parser()\n"
+        "before = 'collector.simulator' in sys.modules\n"
+        "args = parser.parse_args(['simulate', '--port', '0', '--fault', 'drop=0.5'])\n"
+        "print(before, args.port, args.fault)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "0", "[('drop',", "0.5)]"]
+
+
+def test_simulate_usage_errors_and_completion_still_know_the_options() -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "collector", "simulate", "--fault", "nope=1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "--fault" in bad.stderr and "unknown fault kind 'nope'" in bad.stderr
+    assert "[--quirk NAME[=VALUE]]" in bad.stderr  # the usage line lists the options
+    script = subprocess.run(
+        [sys.executable, "-m", "collector", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    [simulate] = [line for line in script.splitlines() if line.startswith('    "simulate")')]
+    assert "--quirk" in simulate and "--fault" in simulate
