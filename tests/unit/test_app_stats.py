@@ -14,7 +14,11 @@ async def test_the_collector_creates_the_stats_everyone_counts_into(tmp_path: Pa
         {
             "state_dir": str(tmp_path / "state"),
             "sources": {
-                name: {"type": "mimecast_ttp_url", "client_id": "id", "client_secret": "app-stats-client-secret"}
+                name: {
+                    "type": "mimecast_ttp_url",
+                    "client_id": "id",
+                    "client_secret": "app-stats-client-secret",
+                }
                 for name in ("a", "b")
             },
             "sinks": {"out": {"type": "file", "path": str(tmp_path / "out.ndjson")}},
