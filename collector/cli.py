@@ -213,6 +213,10 @@ async def _run_command(args: argparse.Namespace, result: CommandResult) -> Comma
         script = bash_script if args.shell == "bash" else zsh_script
         result.say(script(build_parser(every_option=True)).removesuffix("\n"))
         return result
+    if args.command == "health":
+        from collector.probe import health
+
+        return await health(args.config, result)
     if args.command == "demo":
         from collector.demo import run_demo
 
@@ -229,7 +233,6 @@ async def _run_command(args: argparse.Namespace, result: CommandResult) -> Comma
         "run": commands.run,
         "once": commands.once,
         "check": commands.check,
-        "health": commands.health,
     }
     return await handler[args.command](args.config, result)
 

@@ -11,7 +11,6 @@ import argparse
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 
 from collector.app import Collector
@@ -21,7 +20,6 @@ from collector.config import CollectorConfig, load_config
 from collector.daemon import run_daemon, run_once, with_stop_signals
 from collector.errors import CollectorError, ConfigError
 from collector.events import format_iso, format_iso_or_none, parse_iso
-from collector.health import HEALTH_FILE, read_health_file, readiness_problems
 from collector.logging import configure_logging
 from collector.metrics import MetricsServer
 from collector.progress import backlog_progress
@@ -57,45 +55,6 @@ async def run(path: Path, result: CommandResult) -> CommandResult:
         finally:
             if server is not None:
                 await server.stop()
-    return result
-
-
-async def health(path: Path, result: CommandResult) -> CommandResult:
-    """``health``: ok when every source completed a cycle within 3 intervals."""
-    config = load_config(path)
-    if config.metrics is not None:
-        host = config.metrics.host
-        if host in ("0.0.0.0", "::", ""):  # the wildcard address: ask ourselves on loopback
-            host = "127.0.0.1"
-        url = f"http://{host if ':' not in host else f'[{host}]'}:{config.metrics.port}/readyz"
-        try:
-            async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
-                response = await http.get(url)
-            problems = list(orjson.loads(response.content).get("problems", []))
-            ready = response.status_code == 200
-        except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError) as exc:
-            result.fail(f"not ready: cannot ask {url}: {type(exc).__name__}: {exc}", "stdout")
-            return result
-    else:
-        try:
-            facts = read_health_file(config.state_dir)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            result.fail(
-                f"not ready: no readable {config.state_dir / HEALTH_FILE} ({exc}); "
-                "is `run` running?",
-                "stdout",
-            )
-            return result
-        facts = {name: facts[name] for name in config.sources if name in facts}
-        missing = [name for name in config.sources if name not in facts]
-        problems = [f"source {name}: not running" for name in missing]
-        problems += readiness_problems(facts, time.time())
-        ready = not problems
-    for problem in problems:
-        result.say(f"not ready: {problem}")
-    if ready:
-        result.say("ready: every source completed a cycle within 3 x interval_secs")
-    result.failed = not ready
     return result
 
 

@@ -27,7 +27,7 @@ PROBE = """
 import sys
 import orjson
 from collector.cli import build_parser, main
-import collector.app, collector.commands, collector.daemon, collector.health, collector.metrics
+import collector.app, collector.commands, collector.daemon, collector.metrics, collector.probe
 
 config = sys.argv[1]
 for command in ("run", "once", "check", "health"):
@@ -92,3 +92,20 @@ def test_simulate_usage_errors_and_completion_still_know_the_options() -> None:
     ).stdout
     [simulate] = [line for line in script.splitlines() if line.startswith('    "simulate")')]
     assert "--quirk" in simulate and "--fault" in simulate
+
+
+def test_health_loads_neither_the_daemon_nor_the_metrics_server(tmp_path: Path) -> None:
+    config = write_toml(settings(tmp_path, "http://127.0.0.1:9"), tmp_path / "c.toml")
+    probe = (
+        "import sys\n"
+        "from collector.cli import main\n"
+        f"code = main(['health', '-c', {str(config)!r}])\n"
+        "heavy = ('collector.simulator', 'collector.daemon', 'collector.metrics', "
+        "'collector.app', 'apscheduler', 'prometheus_client')\n"
+        "print(code, sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    # Not ready (nothing is running), and it took only what answering needs.
+    assert done.stdout.splitlines()[-1] == "1 []"

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector import commands
+from collector import commands, probe
 from collector.cli import main
 from collector.result import CommandResult
 
@@ -42,9 +42,9 @@ async def test_commands_print_nothing_and_return_what_they_would_say(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(tmp_path)
-    not_running = await commands.health(config, CommandResult())
+    not_running = await probe.health(config, CommandResult())
     _health_file(tmp_path, time.time(), None)
-    ready = await commands.health(config, CommandResult())
+    ready = await probe.health(config, CommandResult())
     shown = commands.checkpoint(config, "show", argparse.Namespace(), CommandResult())
     assert capsys.readouterr() == ("", "")
     assert not_running.failed
