@@ -17,9 +17,17 @@ import orjson
 
 from collector.simulator import ClickDataset, SimulatorConfig, SimulatorThread
 
-from .conftest import settings, write_toml
+from .conftest import cli, settings, write_toml
 
 NOW = int(time.time())
+
+
+def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (this one imported the simulator long ago)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+
 
 # Runs the commands in-process (collector.cli.main, as the console script does), then
 # says which simulator modules got loaded along the way.
@@ -43,13 +51,7 @@ def test_run_once_check_and_health_never_import_the_simulator(tmp_path: Path) ->
     dataset = ClickDataset.generate(50, start=NOW - 3600, end=NOW - 120, seed=41)
     with SimulatorThread(SimulatorConfig(), dataset) as sim:
         config = write_toml(settings(tmp_path, sim.base_url), tmp_path / "c.toml")
-        done = subprocess.run(
-            [sys.executable, "-c", PROBE, str(config)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = python(PROBE, str(config))
     assert done.returncode == 0, done.stderr[-2000:]
     report = orjson.loads(done.stdout.splitlines()[-1])
     # The commands really ran (health: not ready, since `run` is not running).
@@ -66,30 +68,15 @@ def test_simulate_gets_its_options_when_used() -> None:
         "args = parser.parse_args(['simulate', '--port', '0', '--fault', 'drop=0.5'])\n"
         "print(before, args.port, args.fault)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["False", "0", "[('drop',", "0.5)]"]
+    assert python(probe).stdout.split() == ["False", "0", "[('drop',", "0.5)]"]
 
 
 def test_simulate_usage_errors_and_completion_still_know_the_options() -> None:
-    bad = subprocess.run(
-        [sys.executable, "-m", "collector", "simulate", "--fault", "nope=1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = cli("simulate", "--fault", "nope=1", timeout=60)
     assert bad.returncode == 2
     assert "--fault" in bad.stderr and "unknown fault kind 'nope'" in bad.stderr
     assert "[--quirk NAME[=VALUE]]" in bad.stderr  # the usage line lists the options
-    script = subprocess.run(
-        [sys.executable, "-m", "collector", "completion", "bash"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    script = cli("completion", "bash", timeout=60).stdout
     [simulate] = [line for line in script.splitlines() if line.startswith('    "simulate")')]
     assert "--quirk" in simulate and "--fault" in simulate
 
@@ -104,8 +91,6 @@ def test_health_loads_neither_the_daemon_nor_the_metrics_server(tmp_path: Path) 
         "'collector.app', 'apscheduler', 'prometheus_client')\n"
         "print(code, sorted(name for name in heavy if name in sys.modules))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = python(probe)
     # Not ready (nothing is running), and it took only what answering needs.
     assert done.stdout.splitlines()[-1] == "1 []"
