@@ -14,20 +14,24 @@ from collector.errors import CollectorError, SinkError
 from collector.pipeline import SourceRunner
 from collector.sinks import SinkContext
 from collector.sources.mimecast import PacerRegistry, build_source
-from collector.stats import GateStats
+from collector.stats import GateStats, SinkStats, SourceStats
 from collector.store import CheckpointStore
 
 log = structlog.get_logger("collector.app")
 
 
 class Collector:
-    """Owns the sinks, Mimecast clients and source runners of one config.
+    """Owns the sinks, Mimecast clients and source runners of one config, and their stats.
 
     ``only_sources`` limits it to some sources and the sinks they feed
     (``backfill``); ``lock=False`` leaves the main checkpoints unlocked.
 
     ``async with Collector(config) as collector:`` starts the sinks and takes each
     source's checkpoint lock; leaving the block closes everything in reverse.
+
+    Every counter is created here and handed to whoever counts (a source, its
+    runner, a sink and its delivery), so ``source_stats`` and ``sink_stats`` are the
+    one set of books that logs, ``/metrics`` and readiness read.
     """
 
     def __init__(
@@ -44,6 +48,8 @@ class Collector:
         self._sources = only_sources if only_sources is not None else list(config.sources)
         self.sinks: dict[str, SinkHandle] = {}
         self.runners: dict[str, SourceRunner] = {}
+        self.source_stats: dict[str, SourceStats] = {}
+        self.sink_stats: dict[str, SinkStats] = {}
         self.pacers = PacerRegistry()
         self._stores: list[CheckpointStore] = []
 
@@ -69,7 +75,8 @@ class Collector:
         for name, sink_config in self.config.sinks.items():
             if name not in wanted:
                 continue
-            context = SinkContext(state_dir=self.config.state_dir)
+            self.sink_stats[name] = SinkStats()
+            context = SinkContext(self.config.state_dir, self.sink_stats[name])
             sink = sink_config.build(name, context)
             self.sinks[name] = SinkHandle(name, sink, sink_config.retry_policy(), context.stats)
             try:
@@ -84,11 +91,12 @@ class Collector:
             if self._lock:
                 store.lock()
                 self._stores.append(store)
+            stats = self.source_stats[name] = SourceStats()
             source = build_source(
-                name, source_config, pacers=self.pacers, transport=self._transport
+                name, source_config, stats=stats, pacers=self.pacers, transport=self._transport
             )
             handles = [self.sinks[sink] for sink in self.config.sinks_for(name)]
-            self.runners[name] = SourceRunner(source, source_config, handles, store)
+            self.runners[name] = SourceRunner(source, source_config, handles, store, stats=stats)
 
     def gates(self) -> dict[str, GateStats]:
         """Every endpoint's backpressure gate counters: source credentials, then sinks."""
@@ -97,7 +105,7 @@ class Collector:
             for runner in self.runners.values()
         }
         gates.update(
-            {f"sink/{name}": handle.stats.backpressure for name, handle in self.sinks.items()}
+            {f"sink/{name}": stats.backpressure for name, stats in self.sink_stats.items()}
         )
         return gates
 

@@ -13,13 +13,13 @@ touched: a backfill can run while ``run`` does. Clicks already delivered by
 from __future__ import annotations
 
 import asyncio
-import sys
 
 from collector.app import Collector
 from collector.checkpoint import Checkpoint
 from collector.config import CollectorConfig
 from collector.errors import ConfigError
 from collector.events import format_iso
+from collector.result import CommandResult
 from collector.store import CheckpointStore
 from collector.window import slice_range
 
@@ -30,9 +30,16 @@ def backfill_store(config: CollectorConfig, source: str, start: int, end: int) -
 
 
 async def run_backfill(
-    config: CollectorConfig, source: str, start: int, end: int, parallel: int, stop: asyncio.Event
-) -> int:
-    """Run (or resume) one backfill job. Returns the exit code."""
+    config: CollectorConfig,
+    source: str,
+    start: int,
+    end: int,
+    parallel: int,
+    stop: asyncio.Event,
+    result: CommandResult,
+) -> None:
+    """Run (or resume) one backfill job, saying how it went in ``result``; failed when
+    interrupted."""
     if source not in config.sources:
         known = ", ".join(sorted(config.sources))
         raise ConfigError(f"--source: unknown source {source!r} (sources: {known})")
@@ -45,23 +52,24 @@ async def run_backfill(
     try:
         checkpoint = store.load()
         if checkpoint is not None and checkpoint.cursor == end:
-            print(f"backfill of {source} from {format_iso(start)} to {format_iso(end)} is complete")
-            return 0
+            result.say(
+                f"backfill of {source} from {format_iso(start)} to {format_iso(end)} is complete"
+            )
+            return
         if checkpoint is None:
             checkpoint = Checkpoint(store.source)
             checkpoint.begin_pass(slice_range(start, end, parallel), start, end)
         else:
-            print(f"resuming: {checkpoint.progress():.0%} of the range was already delivered")
+            result.say(f"resuming: {checkpoint.progress():.0%} of the range was already delivered")
         async with Collector(config, lock=False, only_sources=[source]) as collector:
             outcome = await collector.runners[source].read_pass(checkpoint, store, stop)
     finally:
         store.unlock()
     if outcome.interrupted:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 1
-    print(
+        result.fail("interrupted: run the same command again to resume")
+        return
+    result.say(
         f"backfill of {source} from {format_iso(start)} to {format_iso(end)}: "
         f"{outcome.events:,} clicks delivered in {outcome.pages:,} pages "
         f"({len(slice_range(start, end, parallel))} slices)"
     )
-    return 0

@@ -3,6 +3,14 @@
 0: everything worked. 1: collection or delivery failed (runtime). 2: the config
 file or the command line is wrong. Errors are printed as one line each, never
 as a traceback.
+
+Commands (:mod:`collector.commands`) return a :class:`~collector.result.CommandResult`
+or raise; this module prints its lines, scrubbed of secrets, and maps it to 0 or 1,
+and an error to 1 or 2.
+
+Only what every command needs is imported at the top: ``run``, ``once``, ``check``
+and ``health`` (the container's HEALTHCHECK, every 30 s) never load the simulator.
+Its options are added to the ``simulate`` parser only when that parser is used.
 """
 
 from __future__ import annotations
@@ -10,21 +18,52 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import structlog
 
 from collector import __version__
 from collector.errors import CollectorError, ConfigError, first_leaf
 from collector.logging import configure_logging
+from collector.result import CommandResult, Stream
 from collector.secrets import scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 2; ``deferred`` adds arguments only when the parser is used."""
+
+    def __init__(
+        self,
+        *args: Any,
+        deferred: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred = deferred
+
+    def add_deferred_arguments(self) -> None:
+        """Add the arguments whose definition is expensive to import (once)."""
+        add, self._deferred = self._deferred, None
+        if add is not None:
+            add(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        # A sub-command's parser is only asked to parse when its command was given.
+        self.add_deferred_arguments()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self.add_deferred_arguments()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self.add_deferred_arguments()
+        return super().format_help()
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: usage error: {message}\n")
@@ -36,8 +75,18 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with one sub-command per job."""
+def _add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    from collector.simulator.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def build_parser(*, every_option: bool = False) -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job.
+
+    ``simulate``'s options come from the simulator, imported when that parser is first
+    used, or at once with ``every_option`` (shell completion lists them all).
+    """
     parser = _Parser(
         prog="mimecast-collector",
         description="Collect Mimecast URL Protection click logs into your SIEM.",
@@ -82,12 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start collecting again from this time (default: initial_lookback_secs ago)",
     )
 
-    from collector.simulator.cli import add_arguments as add_simulator_arguments
-
     simulate = commands.add_parser(
-        "simulate", help="serve a Mimecast API simulator (no credentials needed)"
+        "simulate",
+        help="serve a Mimecast API simulator (no credentials needed)",
+        deferred=_add_simulator_arguments,
     )
-    add_simulator_arguments(simulate)
+    if every_option:
+        simulate.add_deferred_arguments()
     demo = commands.add_parser(
         "demo", help="collect from a built-in simulator into ./demo-out/, then stop"
     )
@@ -112,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args))
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:  # noqa: BLE001
         return _report(exc)
+
+
+def _show(stream: Stream, text: str) -> None:
+    """Print one line of a command's result, as it comes; no secret ever leaves here."""
+    print(scrub(text), file=sys.stdout if stream == "stdout" else sys.stderr, flush=True)
 
 
 def _report(error: BaseException) -> int:
@@ -141,36 +196,45 @@ def _report(error: BaseException) -> int:
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
-    # Imported here so `--help` and `--version` stay fast.
-    from collector import commands
+    if args.command == "simulate":
+        # The simulator's own command line (shared with `python -m collector.simulator`).
+        from collector.simulator.cli import serve
 
+        return await serve(args)
+    result = await _run_command(args, CommandResult(_show))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+async def _run_command(args: argparse.Namespace, result: CommandResult) -> CommandResult:
+    # Imported here so `--help`, `--version` and `completion` stay fast.
     if args.command == "completion":
         from collector.completion import bash_script, zsh_script
 
         script = bash_script if args.shell == "bash" else zsh_script
-        sys.stdout.write(script(build_parser()))
-        return EXIT_OK
-    if args.command == "simulate":
-        from collector.simulator.cli import serve
+        result.say(script(build_parser(every_option=True)).removesuffix("\n"))
+        return result
+    if args.command == "health":
+        from collector.probe import health
 
-        return await serve(args)
+        return await health(args.config, result)
     if args.command == "demo":
         from collector.demo import run_demo
 
-        return await run_demo(args.out, args.clicks)
+        return await run_demo(args.out, args.clicks, result)
+    from collector import commands
+
     if args.command == "dlq":
-        return await commands.dlq_replay(args.config, args.sink)
+        return await commands.dlq_replay(args.config, args.sink, result)
     if args.command == "backfill":
-        return await commands.backfill(args)
+        return await commands.backfill(args, result)
     if args.command == "checkpoint":
-        return commands.checkpoint(args.config, args.action, args)
+        return commands.checkpoint(args.config, args.action, args, result)
     handler = {
         "run": commands.run,
         "once": commands.once,
         "check": commands.check,
-        "health": commands.health,
     }
-    return await handler[args.command](args.config)
+    return await handler[args.command](args.config, result)
 
 
 if __name__ == "__main__":

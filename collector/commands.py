@@ -1,13 +1,16 @@
-"""What each CLI sub-command does, returning an exit code (see :mod:`collector.cli`)."""
+"""What each CLI sub-command does.
+
+Every command fills in a :class:`~collector.result.CommandResult` (lines for the user,
+failed or not) or raises a :class:`~collector.errors.CollectorError`; :mod:`collector.cli`
+renders it and chooses the exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 
 from collector.app import Collector
@@ -17,17 +20,15 @@ from collector.config import CollectorConfig, load_config
 from collector.daemon import run_daemon, run_once, with_stop_signals
 from collector.errors import CollectorError, ConfigError
 from collector.events import format_iso, format_iso_or_none, parse_iso
-from collector.health import HEALTH_FILE, read_health_file, readiness_problems
 from collector.logging import configure_logging
 from collector.metrics import MetricsServer
 from collector.progress import backlog_progress
+from collector.result import CommandResult
 from collector.retry import RetryPolicy
-from collector.secrets import scrub
 from collector.sinks import SinkContext
 from collector.sources.mimecast import build_source
+from collector.stats import SourceStats
 from collector.store import CheckpointStore
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _load(path: Path) -> CollectorConfig:
@@ -36,7 +37,7 @@ def _load(path: Path) -> CollectorConfig:
     return config
 
 
-async def run(path: Path) -> int:
+async def run(path: Path, result: CommandResult) -> CommandResult:
     """``run``: the daemon, with the metrics and health server when configured."""
     config = _load(path)
     async with Collector(config) as collector:
@@ -50,77 +51,39 @@ async def run(path: Path) -> int:
                     f"metrics.address: cannot listen on {metrics.address}: {exc.strerror}"
                 ) from None
         try:
-            return await with_stop_signals(lambda stop: run_daemon(collector, stop))
+            await with_stop_signals(lambda stop: run_daemon(collector, stop))
         finally:
             if server is not None:
                 await server.stop()
+    return result
 
 
-async def health(path: Path) -> int:
-    """``health``: 0 when every source completed a cycle within 3 intervals, else 1."""
-    config = load_config(path)
-    if config.metrics is not None:
-        host = config.metrics.host
-        if host in ("0.0.0.0", "::", ""):  # the wildcard address: ask ourselves on loopback
-            host = "127.0.0.1"
-        url = f"http://{host if ':' not in host else f'[{host}]'}:{config.metrics.port}/readyz"
-        try:
-            async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
-                response = await http.get(url)
-            problems = list(orjson.loads(response.content).get("problems", []))
-            ready = response.status_code == 200
-        except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError) as exc:
-            print(scrub(f"not ready: cannot ask {url}: {type(exc).__name__}: {exc}"))
-            return EXIT_FAILED
-    else:
-        try:
-            facts = read_health_file(config.state_dir)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(
-                scrub(
-                    f"not ready: no readable {config.state_dir / HEALTH_FILE} ({exc}); "
-                    "is `run` running?"
-                )
-            )
-            return EXIT_FAILED
-        facts = {name: facts[name] for name in config.sources if name in facts}
-        missing = [name for name in config.sources if name not in facts]
-        problems = [f"source {name}: not running" for name in missing]
-        problems += readiness_problems(facts, time.time())
-        ready = not problems
-    for problem in problems:
-        print(scrub(f"not ready: {problem}"))
-    if ready:
-        print("ready: every source completed a cycle within 3 x interval_secs")
-    return EXIT_OK if ready else EXIT_FAILED
-
-
-async def once(path: Path) -> int:
-    """``once``: every source until caught up; 1 if any source failed."""
+async def once(path: Path, result: CommandResult) -> CommandResult:
+    """``once``: every source until caught up; failed if any source failed."""
     config = _load(path)
     async with Collector(config) as collector:
         with backlog_progress(list(collector.runners)) as on_page:
             for runner in collector.runners.values():
                 runner.on_page = on_page
-            results = await with_stop_signals(lambda stop: run_once(collector, stop))
-    failed = {name: error for name, error in results.items() if error is not None}
-    for name, error in failed.items():
-        print(scrub(f"error: source {name}: {error}"), file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+            errors = await with_stop_signals(lambda stop: run_once(collector, stop))
+    for name, error in errors.items():
+        if error is not None:
+            result.fail(f"error: source {name}: {error}")
+    return result
 
 
-async def check(path: Path) -> int:
+async def check(path: Path, result: CommandResult) -> CommandResult:
     """``check``: config, Mimecast authentication and every sink's healthcheck."""
     config = _load(path)
-    print(f"config {path}: OK ({len(config.sources)} source(s), {len(config.sinks)} sink(s))")
-    healthy = True
+    result.say(f"config {path}: OK ({len(config.sources)} source(s), {len(config.sinks)} sink(s))")
     for name, source_config in config.sources.items():
-        source = build_source(name, source_config, retry=RetryPolicy(max_secs=15))
+        source = build_source(
+            name, source_config, stats=SourceStats(), retry=RetryPolicy(max_secs=15)
+        )
         try:
-            print(f"source {name}: OK ({await source.check()})")
+            result.say(f"source {name}: OK ({await source.check()})")
         except CollectorError as exc:
-            healthy = False
-            print(scrub(f"source {name}: FAILED: {exc}"))
+            result.fail(f"source {name}: FAILED: {exc}", "stdout")
         finally:
             await source.aclose()
     context = SinkContext(state_dir=config.state_dir)
@@ -129,20 +92,39 @@ async def check(path: Path) -> int:
         try:
             await sink.start()
             await sink.healthcheck()
-            print(f"sink {name}: OK ({sink_config.type})")
+            result.say(f"sink {name}: OK ({sink_config.type})")
         except CollectorError as exc:
-            healthy = False
-            print(scrub(f"sink {name}: FAILED: {str(exc).removeprefix(f'sink {name}: ')}"))
+            reason = str(exc).removeprefix(f"sink {name}: ")
+            result.fail(f"sink {name}: FAILED: {reason}", "stdout")
         finally:
             await sink.aclose()
-    return EXIT_OK if healthy else EXIT_FAILED
+    return result
 
 
-async def dlq_replay(path: Path, sink: str) -> int:
-    """``dlq replay``: send a sink's dead letters again; 1 if some are refused again."""
+async def dlq_replay(path: Path, sink: str, result: CommandResult) -> CommandResult:
+    """``dlq replay``: send a sink's dead letters again; failed if sending stopped."""
+    return await replay_dead_letters(_load(path), sink, result)
+
+
+async def replay_dead_letters(
+    config: CollectorConfig, sink: str, result: CommandResult
+) -> CommandResult:
+    """``dlq replay`` for a loaded config (see :func:`collector.sinks.http.dead_letter.replay`)."""
     from collector.sinks.http.dead_letter import replay
 
-    return await replay(_load(path), sink)
+    replayed = await replay(config, sink)
+    if replayed.found == 0:
+        result.say(f"sink {sink}: no dead letters in {replayed.directory}")
+    elif replayed.stopped is not None:
+        result.fail(f"sink {sink}: replay stopped: {replayed.stopped}", "stdout")
+    else:
+        skipped = replayed.skipped
+        note = f"; {skipped} file(s) in use by a running collector skipped" * bool(skipped)
+        result.say(
+            f"sink {sink}: replayed {replayed.events} events from {replayed.files} file(s); "
+            f"{replayed.refused_again} refused again (kept in {replayed.directory}){note}"
+        )
+    return result
 
 
 def _time_arg(option: str, value: str) -> int:
@@ -158,14 +140,15 @@ def _time_arg(option: str, value: str) -> int:
     return epoch
 
 
-async def backfill(args: argparse.Namespace) -> int:
+async def backfill(args: argparse.Namespace, result: CommandResult) -> CommandResult:
     """``backfill``: a past range of one source, in parallel slices, resumable."""
     config = _load(args.config)
     start = _time_arg("--from", args.from_time)
     end = _time_arg("--to", args.to_time)
-    return await with_stop_signals(
-        lambda stop: run_backfill(config, args.source, start, end, args.parallel, stop)
+    await with_stop_signals(
+        lambda stop: run_backfill(config, args.source, start, end, args.parallel, stop, result)
     )
+    return result
 
 
 def _summary(store: CheckpointStore, checkpoint: Checkpoint | None) -> dict[str, object]:
@@ -196,7 +179,9 @@ def _summary(store: CheckpointStore, checkpoint: Checkpoint | None) -> dict[str,
     }
 
 
-def checkpoint(path: Path, action: str, args: argparse.Namespace) -> int:
+def checkpoint(
+    path: Path, action: str, args: argparse.Namespace, result: CommandResult
+) -> CommandResult:
     """``checkpoint show`` and ``checkpoint reset``."""
     config = load_config(path)
     if action == "show":
@@ -204,8 +189,8 @@ def checkpoint(path: Path, action: str, args: argparse.Namespace) -> int:
         for name in config.sources:
             store = CheckpointStore(config.state_dir, name)
             report[name] = _summary(store, store.load())
-        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-        return EXIT_OK
+        result.say(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return result
     if args.source not in config.sources:
         known = ", ".join(sorted(config.sources))
         raise ConfigError(f"--source: unknown source {args.source!r} (sources: {known})")
@@ -215,13 +200,13 @@ def checkpoint(path: Path, action: str, args: argparse.Namespace) -> int:
     try:
         if start is None:
             existed = store.delete()
-            print(
+            result.say(
                 f"source {args.source}: checkpoint {'removed' if existed else 'was absent'}; "
                 "the next cycle starts initial_lookback_secs ago"
             )
         else:
             store.save(Checkpoint(args.source, not_before=start))
-            print(f"source {args.source}: the next cycle starts at {format_iso(start)}")
+            result.say(f"source {args.source}: the next cycle starts at {format_iso(start)}")
     finally:
         store.unlock()
-    return EXIT_OK
+    return result

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from collector.errors import ConfigError
 from collector.fsutil import NotARegularFileError, read_regular_file
-from collector.metrics import MetricsConfig
+from collector.metrics_config import MetricsConfig
 from collector.sinks import SinkConfig
 from collector.sinks.registry import sink_config_class
 from collector.sources.mimecast.config import CREDENTIAL_KEYS, MimecastSourceConfig

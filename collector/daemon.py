@@ -117,20 +117,18 @@ async def _watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
-    """Run every source on its interval until ``stop`` is set. Returns the exit code."""
+async def run_daemon(collector: Collector, stop: asyncio.Event) -> None:
+    """Run every source on its interval until ``stop`` is set.
+
+    A failing cycle is logged and tried again on the next interval, never an exit.
+    """
     ignore_hangups()
     running: set[asyncio.Task[Any]] = set()
     state_dir = collector.config.state_dir
 
     def record_health() -> None:
-        runners = collector.runners
-        facts = snapshot(
-            {name: runner.stats for name, runner in runners.items()},
-            {name: runner.config.interval_secs for name, runner in runners.items()},
-        )
         try:
-            write_health_file(state_dir, facts)
+            write_health_file(state_dir, snapshot(collector))
         except OSError as exc:
             log.warning("health_file_not_written", error=str(exc))
 
@@ -157,7 +155,7 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
         return job
 
     if not await wait_for_healthy_sinks(collector, stop):
-        return 0
+        return
 
     scheduler = AsyncIOScheduler(timezone=UTC)
     for name, runner in collector.runners.items():
@@ -190,7 +188,6 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
         if watchdog is not None:
             watchdog.cancel()
     log.info("stopped")
-    return 0
 
 
 async def run_once(collector: Collector, stop: asyncio.Event) -> dict[str, BaseException | None]:

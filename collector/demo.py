@@ -9,7 +9,6 @@ with the file sink, then the output is checked against the simulator's truth.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 import time
@@ -22,6 +21,7 @@ from collector.app import Collector
 from collector.config import parse_config
 from collector.daemon import run_once, with_stop_signals
 from collector.logging import configure_logging
+from collector.result import CommandResult
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
 
 OUTPUT_NAME = "url-clicks.ndjson"
@@ -51,8 +51,8 @@ def _compare(output: Path, truth: list[dict[str, object]]) -> tuple[int, int, in
     return sum(written.values()), missing, doubled
 
 
-async def run_demo(out: Path, clicks: int) -> int:
-    """Run the demo; 0 when the output matches the simulator's truth exactly."""
+async def run_demo(out: Path, clicks: int, result: CommandResult) -> CommandResult:
+    """Run the demo; failed unless the output matches the simulator's truth exactly."""
     configure_logging("warning")
     now = int(time.time())
     dataset = ClickDataset.generate(clicks, start=now - 86400 + 600, end=now - 600, seed=2025)
@@ -84,11 +84,11 @@ async def run_demo(out: Path, clicks: int) -> int:
         elapsed = time.monotonic() - started
         truth = dataset.truth()
     if results["url_clicks"] is not None:
-        print(f"demo failed: {results['url_clicks']}")
-        return 1
+        result.fail(f"demo failed: {results['url_clicks']}", "stdout")
+        return result
     written, missing, doubled = _compare(out / OUTPUT_NAME, truth)
     identical = sum(n - 1 for n in Counter(map(_canonical, truth)).values() if n > 1)
-    print(
+    result.say(
         f"Collected {written:,} click logs from a simulated Mimecast tenant at {base_url}\n"
         f"  into {out / OUTPUT_NAME} (one JSON click log per line), in {elapsed:.1f}s\n"
         f"  checked against the simulator: {missing} missing, {doubled} duplicated "
@@ -100,8 +100,5 @@ async def run_demo(out: Path, clicks: int) -> int:
         f"Look at one:  head -n 1 {out / OUTPUT_NAME} | python3 -m json.tool\n"
         "Next: point it at your own tenant (README, 'Connect your Mimecast tenant')."
     )
-    return 0 if missing == 0 and doubled == 0 else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(asyncio.run(run_demo(Path("demo-out"), 5000)))
+    result.failed = missing != 0 or doubled != 0
+    return result

@@ -58,11 +58,6 @@ def content_hash(click: ClickLog) -> str:
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
-def make_event_id(digest: str, occurrence: int) -> str:
-    """Return the stable event id of the ``occurrence``-th copy (from 0) of a click."""
-    return f"{digest}-{occurrence}"
-
-
 def parse_mimecast_date(value: str) -> int:
     """Parse a Mimecast ``date`` (``2024-11-17T17:02:30+0000``) into epoch seconds.
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from collector.fsutil import write_atomically
 from collector.secrets import scrub
-from collector.stats import SourceStats
+
+if TYPE_CHECKING:
+    from collector.app import Collector
 
 READY_WITHIN_INTERVALS = 3
 HEALTH_FILE = "health.json"
@@ -49,21 +52,19 @@ def readiness_problems(sources: Mapping[str, SourceHealth], now: float) -> list[
     return problems
 
 
-def snapshot(
-    stats: Mapping[str, SourceStats], intervals: Mapping[str, int]
-) -> dict[str, SourceHealth]:
-    """The readiness facts of running sources, errors scrubbed of every secret.
+def snapshot(collector: Collector) -> dict[str, SourceHealth]:
+    """The readiness facts of a running collector's sources, errors scrubbed of every secret.
 
-    Both ``/readyz`` (no authentication) and ``health.json`` are built from here, and an
-    error may quote a peer that echoed a credential.
+    The one place they are built: both ``/readyz`` (no authentication) and
+    ``health.json`` come from here, and an error may quote a peer that echoed a credential.
     """
     return {
         name: SourceHealth(
-            intervals[name],
-            source.last_success_at,
-            None if source.last_error is None else scrub(source.last_error),
+            collector.config.sources[name].interval_secs,
+            stats.last_success_at,
+            None if stats.last_error is None else scrub(stats.last_error),
         )
-        for name, source in stats.items()
+        for name, stats in collector.source_stats.items()
     }
 
 

@@ -36,16 +36,6 @@ def scrub_secrets(
     return event_dict
 
 
-def _text_renderer(renderer: Any) -> Any:
-    """The stdlib formatter wants text; the JSON renderer returns orjson bytes."""
-
-    def render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
-        rendered = renderer(logger, method, event_dict)
-        return rendered.decode() if isinstance(rendered, bytes) else str(rendered)
-
-    return render
-
-
 class _CurrentStderr:
     """Writes to whatever ``sys.stderr`` is now, so a progress bar can redirect logs."""
 
@@ -73,24 +63,18 @@ def configure_logging(
         structlog.processors.dict_tracebacks,
         scrub_secrets,
     ]
-    logger_factory: Any
-    if fmt == "json":
-        renderer: Any = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        if hasattr(out, "buffer"):
-            logger_factory = structlog.BytesLoggerFactory(out.buffer)
-        else:
-            renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
-            logger_factory = structlog.PrintLoggerFactory(out)
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
-        logger_factory = structlog.PrintLoggerFactory(out)
+    # Text, not bytes: the output is whatever sys.stderr is at the time of writing
+    # (_CurrentStderr), and the stdlib handler below renders the same way.
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
     # Libraries log through the standard library (APScheduler, httpx): render those
     # lines the same way, and keep their routine chatter out.
     handler = logging.StreamHandler(out)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processor=_text_renderer(renderer), foreign_pre_chain=shared
-        )
+        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -103,6 +87,6 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=logger_factory,
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )

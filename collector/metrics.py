@@ -1,10 +1,13 @@
 """Prometheus metrics and the health endpoints, served when ``[metrics]`` is set.
 
 The numbers come straight from the per-source and per-sink counters the
-pipeline keeps (:mod:`collector.stats`), read at scrape time by a custom
-collector, so there is one set of books and the metrics are exact by
-construction. Endpoints: ``/metrics``, ``/healthz`` (the process and its event
-loop are alive) and ``/readyz`` (see :mod:`collector.health`).
+Collector owns (``source_stats``, ``sink_stats``; :mod:`collector.stats`), read at
+scrape time by a custom collector, so there is one set of books and the metrics
+are exact by construction. Endpoints: ``/metrics``, ``/healthz`` (the process and
+its event loop are alive) and ``/readyz`` (see :mod:`collector.health`).
+
+The ``[metrics]`` model lives in :mod:`collector.metrics_config`, so the config
+never imports this server (which reads a whole running Collector).
 """
 
 from __future__ import annotations
@@ -21,45 +24,16 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.health import readiness_problems, snapshot
 from collector.httpserver import STRICT_LIMITS, HttpServer, Request, Response
+from collector.metrics_config import MetricsConfig
 from collector.stats import Histogram
 
 if TYPE_CHECKING:
     from collector.app import Collector
 
 PREFIX = "mimecast_collector"
-
-
-class MetricsConfig(BaseModel):
-    """``[metrics]``: where to serve /metrics, /healthz and /readyz."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    address: str = Field(
-        description='host:port to listen on, e.g. "127.0.0.1:9464" (use "0.0.0.0:9464" in a '
-        "container so the kubelet and Prometheus can reach it)."
-    )
-
-    @field_validator("address")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError(f'must be "host:port", e.g. "127.0.0.1:9464", got {value!r}')
-        return value
-
-    @property
-    def host(self) -> str:
-        """The host part, without IPv6 brackets."""
-        return self.address.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        """The port part."""
-        return int(self.address.rpartition(":")[2])
 
 
 def _histogram(name: str, doc: str, label: str, values: dict[str, Histogram]) -> Metric:
@@ -103,13 +77,13 @@ class StatsCollector:
         yield from (closures, waits)
 
     def _source_metrics(self) -> Iterator[Metric]:
-        runners = self._collector.runners
+        sources = self._collector.source_stats
         now = time.time()
 
         def counter(name: str, doc: str, attribute: str) -> Metric:
             family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["source"])
-            for source, runner in runners.items():
-                family.add_metric([source], getattr(runner.stats, attribute))
+            for source, stats in sources.items():
+                family.add_metric([source], getattr(stats, attribute))
             return family
 
         yield counter("pages", "Pages read from Mimecast.", "pages")
@@ -144,8 +118,7 @@ class StatsCollector:
             "When the last cycle that caught up finished (Unix time).",
             labels=["source"],
         )
-        for source, runner in runners.items():
-            stats = runner.stats
+        for source, stats in sources.items():
             for outcome, count in sorted(stats.requests.items()):
                 requests.add_metric([source, outcome], count)
             cycles.add_metric([source, "ok"], stats.cycles_ok)
@@ -161,11 +134,11 @@ class StatsCollector:
             f"{PREFIX}_cycle_duration_seconds",
             "Duration of collection cycles.",
             "source",
-            {name: runner.stats.cycle_duration for name, runner in runners.items()},
+            {name: stats.cycle_duration for name, stats in sources.items()},
         )
 
     def _sink_metrics(self) -> Iterator[Metric]:
-        sinks = self._collector.sinks
+        sinks = self._collector.sink_stats
         for name, doc, attribute in (
             ("sink_events", "Events acknowledged by the sink.", "events"),
             ("sink_batches", "Pages acknowledged by the sink.", "batches"),
@@ -185,21 +158,21 @@ class StatsCollector:
             ),
         ):
             family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["sink"])
-            for sink, handle in sinks.items():
-                family.add_metric([sink], getattr(handle.stats, attribute))
+            for sink, stats in sinks.items():
+                family.add_metric([sink], getattr(stats, attribute))
             yield family
         errors = CounterMetricFamily(
             f"{PREFIX}_sink_errors", "Failed sends by error type.", labels=["sink", "error_type"]
         )
-        for sink, handle in sinks.items():
-            for error_type, count in sorted(handle.stats.errors.items()):
+        for sink, stats in sinks.items():
+            for error_type, count in sorted(stats.errors.items()):
                 errors.add_metric([sink, error_type], count)
         yield errors
         yield _histogram(
             f"{PREFIX}_sink_send_duration_seconds",
             "Time from handing a page to a sink to its acknowledgement.",
             "sink",
-            {name: handle.stats.send_latency for name, handle in sinks.items()},
+            {name: stats.send_latency for name, stats in sinks.items()},
         )
 
 
@@ -241,9 +214,4 @@ class MetricsServer:
 
     def readiness_problems(self) -> list[str]:
         """Why the collector is not ready now (empty when ready)."""
-        runners = self._collector.runners
-        facts = snapshot(
-            {name: runner.stats for name, runner in runners.items()},
-            {name: runner.config.interval_secs for name, runner in runners.items()},
-        )
-        return readiness_problems(facts, time.time())
+        return readiness_problems(snapshot(self._collector), time.time())

@@ -54,6 +54,7 @@ class SourceRunner:
         sinks: Sequence[SinkHandle],
         store: CheckpointStore,
         *,
+        stats: SourceStats,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = source.name
@@ -63,7 +64,7 @@ class SourceRunner:
         self.store = store
         self.clock = clock
         self.on_page: PageListener | None = None
-        self.stats: SourceStats = source.stats
+        self.stats = stats  # the Collector's, shared with the source, which counts requests
 
     async def run_cycle(self, stop: asyncio.Event | None = None) -> CycleOutcome:
         """Read until caught up with ``now - lag_secs`` as of the start (or until ``stop``).

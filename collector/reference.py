@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from collector.config import LogConfig
-from collector.metrics import MetricsConfig
+from collector.metrics_config import MetricsConfig
 from collector.sinks.registry import BUILTIN_SINKS, sink_config_class
 from collector.sources.mimecast.config import MimecastSourceConfig
 

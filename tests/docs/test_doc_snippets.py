@@ -36,7 +36,7 @@ from pydantic import BaseModel, SecretStr
 
 from collector.config import LogConfig, parse_config
 from collector.errors import ConfigError
-from collector.metrics import MetricsConfig
+from collector.metrics_config import MetricsConfig
 from collector.secrets import SecretsModel
 from collector.sinks.registry import sink_config_class
 from collector.sources.mimecast.config import MimecastSourceConfig

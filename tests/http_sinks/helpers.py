@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from collector.events import Event, content_hash, format_mimecast_date, make_event_id
+from collector.events import Event, content_hash, format_mimecast_date
 from collector.retry import RetryPolicy
 
 T0 = 1_731_862_950  # 2024-11-17T17:02:30Z
@@ -48,7 +48,7 @@ def event_of(data: dict[str, Any], *, source: str = "ttp", occurrence: int = 0) 
 
     return Event(
         source=source,
-        event_id=make_event_id(content_hash(data), occurrence),
+        event_id=f"{content_hash(data)}-{occurrence}",  # as collector.dedup makes it
         time=parse_mimecast_date(data["date"]),
         data=data,
     )

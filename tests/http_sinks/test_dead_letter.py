@@ -8,12 +8,20 @@ from typing import Any
 import orjson
 import pytest
 
+from collector.commands import replay_dead_letters
 from collector.config import CollectorConfig, parse_config
 from collector.errors import ConfigError, SinkError
-from collector.sinks.http.dead_letter import DeadLetterStore, Rejection, replay
+from collector.result import CommandResult
+from collector.sinks.http.dead_letter import DeadLetterStore, Rejection
 
 from .bulk_emulator import BulkEmulator
 from .helpers import click, event_of, events
+
+
+async def replay(config: CollectorConfig, sink: str) -> CommandResult:
+    """``dlq replay --sink <sink>``, its output kept in the result."""
+    return await replay_dead_letters(config, sink, CommandResult())
+
 
 STREAM = "logs-mimecast.ttp_url-default"
 
@@ -42,7 +50,7 @@ def letter_files(tmp_path: Path) -> list[Path]:
 
 
 async def test_replay_resends_what_was_refused_once_the_cause_is_fixed(
-    bulk: Any, make_sink: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bulk: Any, make_sink: Any, tmp_path: Path
 ) -> None:
     emulator = await bulk()
     bad = event_of(click(7, category={"nested": 1}))
@@ -55,11 +63,11 @@ async def test_replay_resends_what_was_refused_once_the_cause_is_fixed(
     [path] = letter_files(tmp_path)
 
     emulator.mappings.clear()  # "fixed the mapping"
-    code = await replay(collector_config(tmp_path, emulator), "es")
-    assert code == 0
+    result = await replay(collector_config(tmp_path, emulator), "es")
+    assert result.ok
     assert emulator.stored(STREAM)[bad.event_id]["mimecast"]["category"] == {"nested": 1}
     assert not path.exists()
-    assert "replayed 1 events from 1 file(s); 0 refused again" in capsys.readouterr().out
+    assert "replayed 1 events from 1 file(s); 0 refused again" in result.output()
 
 
 async def test_a_failed_replay_keeps_exactly_the_lines_not_yet_sent(
@@ -74,7 +82,7 @@ async def test_a_failed_replay_keeps_exactly_the_lines_not_yet_sent(
     for event in page[500:]:
         emulator.fail_item(event.event_id, 403, "cluster_block_exception", "read-only", count=99)
     config = collector_config(tmp_path, emulator, retry_max_secs=0.2)
-    assert await replay(config, "es") == 1
+    assert (await replay(config, "es")).failed
     assert set(emulator.stored(STREAM)) == {e.event_id for e in page[:500]}
     [path] = letter_files(tmp_path)
     kept = [orjson.loads(line)["event_id"] for line in path.read_bytes().splitlines()]
@@ -82,29 +90,29 @@ async def test_a_failed_replay_keeps_exactly_the_lines_not_yet_sent(
 
 
 async def test_replay_skips_a_file_a_running_collector_still_writes(
-    bulk: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bulk: Any, tmp_path: Path
 ) -> None:
     emulator = await bulk()
     store = DeadLetterStore("es", tmp_path / "state" / "dead-letter" / "es")
     await store.write([(events(1)[0], Rejection(400, "t", "r"))])
     try:
-        assert await replay(collector_config(tmp_path, emulator), "es") == 0
-        assert "1 file(s) in use by a running collector skipped" in capsys.readouterr().out
+        result = await replay(collector_config(tmp_path, emulator), "es")
+        assert result.ok
+        assert "1 file(s) in use by a running collector skipped" in result.output()
         assert emulator.log == []
         assert len(letter_files(tmp_path)) == 1
     finally:
         await store.aclose()
 
 
-async def test_replay_of_an_unknown_sink_or_of_nothing(
-    bulk: Any, tmp_path: Path, capsys: Any
-) -> None:
+async def test_replay_of_an_unknown_sink_or_of_nothing(bulk: Any, tmp_path: Path) -> None:
     emulator = await bulk()
     config = collector_config(tmp_path, emulator)
     with pytest.raises(ConfigError, match="--sink: unknown sink 'nope' \\(sinks: es\\)"):
         await replay(config, "nope")
-    assert await replay(config, "es") == 0
-    assert "no dead letters" in capsys.readouterr().out
+    result = await replay(config, "es")
+    assert result.ok
+    assert "no dead letters" in result.output()
 
 
 async def test_a_dead_letter_record_holds_everything_to_replay_it(tmp_path: Path) -> None:

@@ -15,12 +15,20 @@ from typing import Any
 
 import pytest
 
+from collector.commands import replay_dead_letters
 from collector.config import CollectorConfig
-from collector.sinks.http.dead_letter import DeadLetterStore, Rejection, replay
+from collector.result import CommandResult
+from collector.sinks.http.dead_letter import DeadLetterStore, Rejection
 
 from .bulk_emulator import BulkEmulator
 from .helpers import events
 from .test_dead_letter import collector_config
+
+
+async def replay(config: CollectorConfig, sink: str) -> CommandResult:
+    """``dlq replay --sink <sink>``, its output kept in the result."""
+    return await replay_dead_letters(config, sink, CommandResult())
+
 
 STREAM = "logs-mimecast.ttp_url-default"
 
@@ -73,7 +81,7 @@ async def _letters_with_second_batch_refused(
 
 
 async def test_a_replay_failing_on_a_full_disk_leaves_the_file_whole(
-    bulk: Any, tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+    bulk: Any, tmp_path: Path, small_disk: Path
 ) -> None:
     emulator = await bulk()
     letters = small_disk / "es"
@@ -81,13 +89,14 @@ async def test_a_replay_failing_on_a_full_disk_leaves_the_file_whole(
     before = path.read_bytes()
     _fill(small_disk)
 
-    assert await replay(_config(tmp_path, emulator, letters), "es") == 1
+    result = await replay(_config(tmp_path, emulator, letters), "es")
+    assert result.failed
 
     assert path.read_bytes() == before  # not emptied, not cut: every line still there
     assert path.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in letters.iterdir()) == [path.name]  # no temp file left
     # The command's own output: one line (the retries before it are log lines).
-    [line] = [out for out in capsys.readouterr().out.splitlines() if out.startswith("sink es:")]
+    [line] = [out for out in result.output().splitlines() if out.startswith("sink es:")]
     assert "No space left on device" in line
     assert "left whole, so the next replay sends those again" in line
     assert "500 events not delivered" not in line  # the first batch of 500 was delivered...
@@ -100,7 +109,7 @@ async def test_a_failed_replay_keeps_the_file_0600(bulk: Any, tmp_path: Path) ->
     path = await _letters_with_second_batch_refused(emulator, letters)
     previous = os.umask(0o022)  # the usual umask: a plain open() would make it 0644
     try:
-        assert await replay(_config(tmp_path, emulator, letters), "es") == 1
+        assert (await replay(_config(tmp_path, emulator, letters), "es")).failed
     finally:
         os.umask(previous)
     assert len(path.read_bytes().splitlines()) == 200  # the 200 not yet re-sent
@@ -116,6 +125,6 @@ async def test_a_replay_that_sent_nothing_does_not_rewrite_the_file(
     for event in events(300):
         emulator.fail_item(event.event_id, 403, "cluster_block_exception", "read-only", count=99)
     inode = path.stat().st_ino
-    assert await replay(_config(tmp_path, emulator, letters), "es") == 1
+    assert (await replay(_config(tmp_path, emulator, letters), "es")).failed
     assert path.stat().st_ino == inode  # untouched, not replaced by a copy
     assert len(path.read_bytes().splitlines()) == 300

@@ -24,6 +24,7 @@ from collector.sinks.file import FileSinkConfig
 from collector.source import EndpointFacts
 from collector.sources.mimecast.client import MimecastClient
 from collector.sources.mimecast.endpoints import RETENTION_SECS, Endpoint
+from collector.stats import SourceStats
 from collector.store import CheckpointStore
 
 from .conftest import multiset, parse, read_lines, settings
@@ -68,7 +69,8 @@ async def test_a_fourth_endpoint_needs_only_its_description(tmp_path: Path) -> N
     async with ScriptedMimecast(serve) as api:
         config = parse(settings(tmp_path, api.url, source={"initial_lookback_secs": 3600}))
         source_config = config.sources["clicks"]
-        source = MimecastClient("dlp", source_config, endpoint=DLP)
+        stats = SourceStats()
+        source = MimecastClient("dlp", source_config, stats=stats, endpoint=DLP)
         out = tmp_path / "dlp.ndjson"
         sink = FileSinkConfig(type="file", path=out, format="envelope").build(
             "out", SinkContext(state_dir=tmp_path)
@@ -76,7 +78,7 @@ async def test_a_fourth_endpoint_needs_only_its_description(tmp_path: Path) -> N
         await sink.start()
         store = CheckpointStore(tmp_path / "state", "dlp")
         handle = SinkHandle("out", sink, RetryPolicy(max_secs=5))
-        runner = SourceRunner(source, source_config, [handle], store)
+        runner = SourceRunner(source, source_config, [handle], store, stats=stats)
         try:
             outcome = await runner.run_cycle()
         finally:

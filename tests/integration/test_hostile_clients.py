@@ -19,7 +19,8 @@ import pytest
 
 from collector.app import Collector
 from collector.httpserver import STRICT_LIMITS, HttpServer, Request, Response, ServerLimits
-from collector.metrics import MetricsConfig, MetricsServer
+from collector.metrics import MetricsServer
+from collector.metrics_config import MetricsConfig
 
 from .conftest import parse, settings
 

@@ -14,7 +14,8 @@ from collector.app import Collector
 from collector.daemon import run_once
 from collector.errors import TransientSinkError
 from collector.events import Batch
-from collector.metrics import MetricsConfig, MetricsServer
+from collector.metrics import MetricsServer
+from collector.metrics_config import MetricsConfig
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig, SimulatorThread
 from collector.sinks import Sink
 

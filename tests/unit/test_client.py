@@ -23,6 +23,7 @@ from collector.sources.mimecast.client import MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.sources.mimecast.pacer import QuotaPacer
 from collector.sources.mimecast.responses import rate_limit_wait_secs
+from collector.stats import SourceStats
 
 CLICK = {
     "userEmailAddress": "a@corp.example",
@@ -104,7 +105,12 @@ def make_client(
     # The credential's gate runs on the same fake clock, so nothing here really sleeps.
     pacer = QuotaPacer(clock=lambda: now[0], sleep=sleep)
     return MimecastClient(
-        "t", config, retry=policy, transport=httpx.MockTransport(recorder), pacer=pacer
+        "t",
+        config,
+        stats=SourceStats(),
+        retry=policy,
+        transport=httpx.MockTransport(recorder),
+        pacer=pacer,
     )
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from collector.cli import main
 from collector.config import LogConfig
 from collector.errors import CollectorError, ConfigError, first_leaf
-from collector.metrics import MetricsConfig
+from collector.metrics_config import MetricsConfig
 from collector.sinks.registry import BUILTIN_SINKS, sink_config_class
 from collector.sources.mimecast.config import MimecastSourceConfig
 

@@ -12,17 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Cycles among these modules only are tolerated for now: the CLI/process work of issue
-# 11 removes them (app -> config -> metrics -> app). Empty this set once it has.
-ALLOWED_CYCLE_MODULES = frozenset(
-    {
-        "collector.cli",
-        "collector.commands",
-        "collector.app",
-        "collector.config",
-        "collector.metrics",
-    }
-)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +25,8 @@ def detector() -> ModuleType:
     return module
 
 
-def test_collector_has_no_import_cycle_outside_the_allow_list(detector: ModuleType) -> None:
-    found = detector.cycles(detector.import_graph(ROOT / "collector"))
-    unexpected = [cycle for cycle in found if not set(cycle) <= ALLOWED_CYCLE_MODULES]
-    assert unexpected == []
+def test_collector_has_no_import_cycle(detector: ModuleType) -> None:
+    assert detector.cycles(detector.import_graph(ROOT / "collector")) == []
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -14,6 +14,7 @@ from collector.httpserver import Request, Response
 from collector.retry import RETRYABLE_STATUSES, RetryPolicy, is_retryable_status
 from collector.sources.mimecast.client import MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.stats import SourceStats
 from tests.http_sinks.local_server import LocalServer
 
 CLICK = {"userEmailAddress": "a@corp.example", "url": "https://x.example/", "date": "2025-03-04"}
@@ -65,7 +66,9 @@ async def fetch_from(*answers: Response) -> tuple[list[object] | Exception, int,
     async def sleep(secs: float) -> None:
         waits.append(secs)
 
-    client = MimecastClient("clicks", config, retry=RetryPolicy(max_secs=60, sleep=sleep))
+    client = MimecastClient(
+        "clicks", config, stats=SourceStats(), retry=RetryPolicy(max_secs=60, sleep=sleep)
+    )
     outcome: list[object] | Exception
     try:
         outcome = list((await client.fetch(0, 10, None)).records)

@@ -21,6 +21,7 @@ from collector.sinks import SinkConfig, SinkContext
 from collector.sinks.registry import BUILTIN_SINKS, sink_config_class
 from collector.sources.mimecast.client import MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
+from collector.stats import SourceStats
 from tests.http_sinks.helpers import events
 
 TLS_SINKS = {
@@ -89,7 +90,7 @@ def test_the_source_names_its_unloadable_ca_file_the_same_way(tmp_path: Path) ->
     missing = tmp_path / "missing-ca.pem"
     config = MimecastSourceConfig.model_validate({**MIMECAST, "ca_file": str(missing)})
     with pytest.raises(ConfigError, match=f"^sources.clicks.ca_file: cannot load '{missing}'"):
-        MimecastClient("clicks", config)
+        MimecastClient("clicks", config, stats=SourceStats())
 
 
 def test_a_client_certificate_that_cannot_be_loaded_names_cert_file(tmp_path: Path) -> None:

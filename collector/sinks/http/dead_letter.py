@@ -156,12 +156,29 @@ class _Tally:
     skipped: int = 0
 
 
-async def replay(config: CollectorConfig, sink_name: str) -> int:
-    """Send sink ``sink_name``'s dead letters again; returns the exit code.
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay did (``mimecast-collector dlq replay`` words it for the user)."""
+
+    directory: Path
+    found: int
+    """Dead-letter files found; 0: nothing to replay."""
+    events: int = 0
+    files: int = 0
+    """Files re-sent whole (and deleted)."""
+    skipped: int = 0
+    """Files skipped because a running collector is still writing them."""
+    refused_again: int = 0
+    stopped: str | None = None
+    """Why sending stopped (the sink's error); None when every file was tried."""
+
+
+async def replay(config: CollectorConfig, sink_name: str) -> ReplayResult:
+    """Send sink ``sink_name``'s dead letters again.
 
     Each file is re-sent through the sink, in batches of 500, then deleted. Events
     the receiver refuses again go to a new dead-letter file. If sending fails, the
-    lines not yet re-sent are written back and the command returns 1.
+    lines not yet re-sent are written back and the result says why it ``stopped``.
 
     Raises:
         ConfigError: no sink of that name.
@@ -174,8 +191,7 @@ async def replay(config: CollectorConfig, sink_name: str) -> int:
     directory = dead_letter_directory(config.state_dir, sink_name, configured)
     files = sorted(directory.glob("*.ndjson")) if directory.is_dir() else []
     if not files:
-        print(f"sink {sink_name}: no dead letters in {directory}")
-        return 0
+        return ReplayResult(directory, found=0)
     context = SinkContext(state_dir=config.state_dir)
     sink = sink_config.build(sink_name, context)
     # Through delivery, like any page: the same retries, budget and counters.
@@ -186,16 +202,20 @@ async def replay(config: CollectorConfig, sink_name: str) -> int:
         for path in files:
             await _replay_file(path, lambda chunk: deliver([handle], chunk), tally)
     except CollectorError as exc:
-        print(scrub(f"sink {sink_name}: replay stopped: {exc}"))
-        return 1
+        stopped: str | None = scrub(str(exc))  # a receiver's words may echo a credential
+    else:
+        stopped = None
     finally:
         await sink.aclose()
-    note = f"; {tally.skipped} file(s) in use by a running collector skipped" * bool(tally.skipped)
-    print(
-        f"sink {sink_name}: replayed {tally.events} events from {tally.files} file(s); "
-        f"{context.stats.dead_lettered} refused again (kept in {directory}){note}"
+    return ReplayResult(
+        directory,
+        len(files),
+        tally.events,
+        tally.files,
+        tally.skipped,
+        context.stats.dead_lettered,
+        stopped,
     )
-    return 0
 
 
 async def _replay_file(path: Path, send: Send, tally: _Tally) -> None:

@@ -14,6 +14,7 @@ from collector.source import Source
 from collector.sources.mimecast.client import MimecastClient, credential_key
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.sources.mimecast.pacer import PacerRegistry
+from collector.stats import SourceStats
 
 __all__ = ["MimecastSourceConfig", "PacerRegistry", "build_source"]
 
@@ -22,11 +23,12 @@ def build_source(
     name: str,
     config: MimecastSourceConfig,
     *,
+    stats: SourceStats,
     pacers: PacerRegistry | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
 ) -> Source:
-    """The source of ``[sources.<name>]``; sources sharing a credential share ``pacers``'
-    pacer and 429 gate."""
+    """The source of ``[sources.<name>]``, counting into ``stats`` (the caller owns them);
+    sources sharing a credential share ``pacers``' pacer and 429 gate."""
     pacer = pacers.for_credential(credential_key(config), name) if pacers else None
-    return MimecastClient(name, config, transport=transport, pacer=pacer, retry=retry)
+    return MimecastClient(name, config, stats=stats, transport=transport, pacer=pacer, retry=retry)

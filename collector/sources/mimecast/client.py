@@ -62,7 +62,7 @@ class MimecastClient:
         *,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        stats: SourceStats | None = None,
+        stats: SourceStats,
         pacer: QuotaPacer | None = None,
         endpoint: Endpoint | None = None,
     ) -> None:
@@ -74,7 +74,7 @@ class MimecastClient:
         self._pacer = pacer or QuotaPacer(endpoint=f"mimecast/{name}")
         self.gate = self._pacer.gate
         self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
-        self.stats = stats or SourceStats()
+        self.stats = stats  # the Collector's, so whoever reports reads the same books
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
