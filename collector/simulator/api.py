@@ -44,7 +44,7 @@ from collector.simulator.filters import (
     split_body,
 )
 from collector.simulator.paging import PageToken, Query, SnapshotCache
-from collector.simulator.quirks import HeaderDropper, Pager, exhausted_headers
+from collector.simulator.quirks import HeaderDropper, PagePosition, Pager, exhausted_headers
 from collector.simulator.recording import Arrival, Throttle, reset_wait_secs
 
 GET_LOGS_PATH = "/api/ttp/url/get-logs"
@@ -201,13 +201,7 @@ class GetLogsApi:
         results = self.cache.results(query)
         page = results[offset : offset + size]
         shape = self._pager.shape(
-            query,
-            offset=offset,
-            size=size,
-            count=len(page),
-            total=len(results),
-            now=now,
-            sent_token=sent_token,
+            PagePosition(query, offset, size, len(page), len(results), now, sent_token)
         )
         head = _PAGE_HEAD + orjson.dumps(shape.pagination)
         if not page:

@@ -37,6 +37,29 @@ class PageShape:
     bare_empty: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page stands in its pass.
+
+    Attributes:
+        query: the pass's query.
+        offset: the page's first click in the pass's results.
+        size: the pass's page size.
+        count: clicks on this page.
+        total: clicks in the pass's results.
+        now: wall-clock seconds (tokens' issue time).
+        sent_token: the pageToken the request carried, if any.
+    """
+
+    query: Query
+    offset: int
+    size: int
+    count: int
+    total: int
+    now: float
+    sent_token: str | None
+
+
 class Pager:
     """Decides each page's ``meta.pagination``, quirks included.
 
@@ -48,64 +71,37 @@ class Pager:
         self._config = config
         self._nonces = itertools.count(1)
 
-    def shape(
-        self,
-        query: Query,
-        *,
-        offset: int,
-        size: int,
-        count: int,
-        total: int,
-        now: float,
-        sent_token: str | None,
-    ) -> PageShape:
-        """Return the pagination of the page of ``count`` clicks at ``offset``.
-
-        Args:
-            query: the pass's query.
-            offset: the page's first click in the pass's results.
-            size: the pass's page size.
-            count: clicks on this page.
-            total: clicks in the pass's results.
-            now: wall-clock seconds (tokens' issue time).
-            sent_token: the pageToken the request carried, if any.
-        """
+    def shape(self, at: PagePosition) -> PageShape:
+        """Return the pagination of the page at ``at``."""
         config = self._config
         pagination: dict[str, Any] = {
-            "pageSize": count,
-            "totalCount": _shown_total(config.total_count, total),
+            "pageSize": at.count,
+            "totalCount": _shown_total(config.total_count, at.total),
         }
-        following = self._next(query, offset, size, count, total, now, sent_token)
+        following = self._next(at)
         if following is not None:
             pagination["next"] = following
-        if offset > 0:
-            pagination["previous"] = self._token(query, max(0, offset - size), size, now)
+        if at.offset > 0:
+            previous = max(0, at.offset - at.size)
+            pagination["previous"] = self._token(at.query, previous, at.size, at.now)
         return PageShape(pagination, bare_empty=config.empty_page == "fresh_token")
 
-    def _next(
-        self,
-        query: Query,
-        offset: int,
-        size: int,
-        count: int,
-        total: int,
-        now: float,
-        sent_token: str | None,
-    ) -> str | None:
+    def _next(self, at: PagePosition) -> str | None:
         config = self._config
+        query, offset, size, count, now = at.query, at.offset, at.size, at.count, at.now
         end = offset + count
-        last = count > 0 and end >= total
+        last = count > 0 and end >= at.total
         if last and config.page_cycle != "none":
             back = 0 if config.page_cycle == "first" else max(0, offset - size)
             return self._token(query, back, size, now)
         if count > 0 and self._repeats(offset, size, last):
             return self._token(query, offset, size, now, fresh=True)
-        if end < total:
+        if end < at.total:
             return self._token(query, end, size, now)
         if config.empty_page == "none":
             return None
-        if count == 0 and config.empty_page == "same_token" and sent_token is not None:
-            return sent_token
+        if count == 0 and config.empty_page == "same_token" and at.sent_token is not None:
+            return at.sent_token
         return self._token(query, end, size, now, fresh=True)
 
     def _repeats(self, offset: int, size: int, last: bool) -> bool:
