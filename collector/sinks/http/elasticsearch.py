@@ -18,7 +18,6 @@ too), gzipped, with ``filter_path`` so that the answer holds only what is read:
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -37,13 +36,15 @@ from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.client import refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply, is_retryable_status
 from collector.sinks.http.dead_letter import Rejection
-from collector.sinks.http.ecs import timestamp, to_ecs
+from collector.sinks.http.ecs import timestamp
+from collector.sinks.http.ecs_ttp import ecs_document
+from collector.sinks.http.es_targets import checked_index, data_stream_fields, refused, target_of
+from collector.sinks.kinds import KINDS, check_kinds
 
 log = structlog.get_logger("collector.sinks.http.elasticsearch")
 
 FILTER_PATH = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 _LINE = orjson.OPT_APPEND_NEWLINE
-_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class ElasticsearchSinkConfig(HttpSinkBaseConfig):
@@ -64,7 +65,17 @@ class ElasticsearchSinkConfig(HttpSinkBaseConfig):
         description='`"data_stream"`: `index` names a data stream (`require_data_stream`). '
         '`"index"`: a plain index. Both write with `create`.',
     )
-    index: str = Field(default="logs-mimecast.ttp_url-default", description="Target name.")
+    index: str | None = Field(
+        default=None,
+        description="Target of every kind. Default: each kind its own data stream, "
+        "`logs-mimecast.ttp_url-default`, `logs-mimecast.ttp_ap-default`, "
+        "`logs-mimecast.ttp_ip-default`.",
+    )
+    indices: dict[str, str] = Field(
+        default_factory=dict,
+        description='Target per kind, before `index`: e.g. `{attachment = "logs-mimecast.'
+        'ttp_ap_logs-default"}`. Kinds: `url`, `attachment`, `impersonation`.',
+    )
     format: Literal["ecs", "raw"] = Field(
         default="ecs",
         description='`"ecs"`: mapped like Elastic\'s mimecast integration. `"raw"`: the '
@@ -91,13 +102,14 @@ class ElasticsearchSinkConfig(HttpSinkBaseConfig):
 
     @field_validator("index")
     @classmethod
-    def _check_index(cls, value: str) -> str:
-        if not _INDEX_NAME.match(value) or value in (".", ".."):
-            raise ValueError(
-                f"{value!r} is not a valid index or data stream name (lowercase letters, "
-                "digits, '.', '_', '-'; not starting with '_', '-' or '.')"
-            )
-        return value
+    def _check_index(cls, value: str | None) -> str | None:
+        return value if value is None else checked_index(value)
+
+    @field_validator("indices")
+    @classmethod
+    def _check_indices(cls, value: dict[str, str]) -> dict[str, str]:
+        check_kinds(value, "indices")
+        return {kind: checked_index(name) for kind, name in value.items()}
 
     @model_validator(mode="after")
     def _check_auth(self) -> Self:
@@ -128,13 +140,15 @@ class ElasticsearchSink(HttpSinkBase):
         self.config = config
         self.already_stored = 0
         """Documents answered 409: stored by an earlier send (a retry, a re-read page)."""
-        self._url = f"{config.endpoint}/{quote(config.index, safe='')}/_bulk"
+        # The URL names the clicks' target; another kind's documents name theirs.
+        self._default_target = target_of(config.indices, config.index, "url")
+        self._url = f"{config.endpoint}/{quote(self._default_target, safe='')}/_bulk"
         self._params = {"filter_path": FILTER_PATH}
         if config.mode == "data_stream":
             self._params["require_data_stream"] = "true"
         if config.pipeline:
             self._params["pipeline"] = config.pipeline
-        self._data_stream = _data_stream_fields(config)
+        self._targets: dict[str, tuple[str, dict[str, str] | None]] = {}
 
     def headers(self) -> dict[str, str]:
         """Credentials and the NDJSON content type."""
@@ -155,19 +169,30 @@ class ElasticsearchSink(HttpSinkBase):
 
     def encode(self, event: Event) -> bytes:
         """The ``create`` action line and the document line."""
+        target, data_stream = self._target(event.kind)
         if self.config.format == "ecs":
-            doc = to_ecs(
+            doc = ecs_document(
                 event,
                 preserve_original=self.config.preserve_original_event,
-                data_stream=self._data_stream,
+                data_stream=data_stream,
             )
         else:
             doc = {"@timestamp": timestamp(event.time), **event.data}
-        action = orjson.dumps({"create": {"_id": event.event_id}}, option=_LINE)
+        meta = {"_id": event.event_id}
+        if target != self._default_target:
+            meta["_index"] = target
+        action = orjson.dumps({"create": meta}, option=_LINE)
         return action + orjson.dumps(doc, option=_LINE)
 
+    def _target(self, kind: str) -> tuple[str, dict[str, str] | None]:
+        known = self._targets.get(kind)
+        if known is None:
+            target = target_of(self.config.indices, self.config.index, kind)
+            known = self._targets[kind] = (target, data_stream_fields(self.config.mode, target))
+        return known
+
     async def healthcheck(self) -> None:
-        """``GET /``, cluster health, and whether the credentials may write to ``index``.
+        """``GET /``, cluster health, and whether the credentials may write to each target.
 
         Leans towards passing: a check the credentials may not run (403) or the
         server does not know (OpenSearch has no ``_has_privileges``) is skipped.
@@ -183,7 +208,10 @@ class ElasticsearchSink(HttpSinkBase):
         status = (health.json() or {}).get("status") if health.status == 200 else None
         if status == "red":
             raise SinkError(self.name, "cluster health is red: some primary shards are missing")
-        body = {"index": [{"names": [self.config.index], "privileges": ["create_doc"]}]}
+        targets = sorted(
+            {target_of(self.config.indices, self.config.index, kind) for kind in KINDS}
+        )
+        body = {"index": [{"names": targets, "privileges": ["create_doc"]}]}
         privileges = await self.http.request(
             "POST",
             endpoint + "/_security/user/_has_privileges",
@@ -195,10 +223,15 @@ class ElasticsearchSink(HttpSinkBase):
             raise self._error(privileges, "privileges check", retry=False)
         answer = privileges.json() if privileges.status == 200 else None
         if isinstance(answer, dict) and answer.get("has_all_requested") is False:
-            raise SinkError(
-                self.name,
-                f"the credentials may not write to {self.config.index!r} (create_doc privilege)",
-            )
+            names = refused(answer, targets)
+            if self._default_target in names:
+                raise SinkError(
+                    self.name,
+                    f"the credentials may not write to {self._default_target!r} "
+                    "(create_doc privilege)",
+                )
+            # Whether a source of another kind feeds this sink is not known here.
+            log.warning("elasticsearch_may_not_write", sink=self.name, targets=names)
 
     def refusal_of(self, reply: Reply) -> str | None:
         """429 and 503, and a 200 bulk answer with any item 429.
@@ -293,14 +326,3 @@ def _error_words(error: Any) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("type", "unknown")), scrub(str(error.get("reason", "")))
     return "unknown", scrub(str(error or ""))
-
-
-def _data_stream_fields(config: ElasticsearchSinkConfig) -> dict[str, str] | None:
-    # data_stream.* are constant_keyword fields in Elastic's templates: a document
-    # whose values disagree with the stream's name is refused, so derive them from it.
-    if config.mode != "data_stream":
-        return None
-    parts = config.index.split("-", 2)
-    if len(parts) != 3 or not all(parts):
-        return None
-    return {"type": parts[0], "dataset": parts[1], "namespace": parts[2]}
