@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-
 from collector.events import Batch, Event
 from collector.sinks.syslog.cef import CefFormatter
 from collector.sinks.syslog.config import SyslogSinkConfig
@@ -20,17 +18,19 @@ from collector.sinks.syslog.framing import truncate
 from collector.sinks.syslog.leef import LeefFormatter
 from collector.sinks.syslog.rfc3164 import Rfc3164Header
 from collector.sinks.syslog.rfc5424 import BOM, Rfc5424Header
-from collector.sinks.syslog.severity import LEVELS, Risk, classify
+from collector.sinks.syslog.severity import LEVELS, Risk
+from collector.sinks.syslog.ttp_fields import (
+    KindCef,
+    KindLeef,
+    by_kind,
+    classify_event,
+    json_with_kind,
+)
 
 HeaderFormatter = Callable[[Event, int], str]
 """Returns the header of an event, given its syslog severity."""
 PayloadFormatter = Callable[[Event, Risk], bytes]
 """Returns the MSG of an event, given its risk class."""
-
-
-def json_payload(event: Event, _risk: Risk) -> bytes:
-    """The ``json`` payload: the click log exactly as Mimecast returned it, compact."""
-    return orjson.dumps(event.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +86,11 @@ class PageEncoder:
             )
         payload: PayloadFormatter
         if config.format == "cef":
-            payload = CefFormatter()
+            payload = by_kind(CefFormatter(), KindCef())
         elif config.format == "leef":
-            payload = LeefFormatter(config.leef_delimiter)
+            payload = by_kind(LeefFormatter(config.leef_delimiter), KindLeef(config.leef_delimiter))
         else:
-            payload = json_payload
+            payload = json_with_kind
         bom = BOM if config.bom else b""
         return cls(header, payload, config.message_limit, bom)
 
@@ -105,7 +105,7 @@ class PageEncoder:
         messages: list[bytes] = []
         truncated = 0
         for event in events:
-            risk = classify(event.data)
+            risk = classify_event(event)
             head = header(event, severity[risk]).encode() + bom
             message = head + payload(event, risk)
             if len(message) > limit:
