@@ -15,6 +15,7 @@ from collector.events import Batch, Event
 from collector.sinks.syslog.cef import CefFormatter
 from collector.sinks.syslog.config import SyslogSinkConfig
 from collector.sinks.syslog.framing import truncate
+from collector.sinks.syslog.kind_json import json_with_kind
 from collector.sinks.syslog.leef import LeefFormatter
 from collector.sinks.syslog.rfc3164 import Rfc3164Header
 from collector.sinks.syslog.rfc5424 import BOM, Rfc5424Header
@@ -24,7 +25,6 @@ from collector.sinks.syslog.ttp_fields import (
     KindLeef,
     by_kind,
     classify_event,
-    json_with_kind,
 )
 
 HeaderFormatter = Callable[[Event, int], str]

@@ -1,9 +1,10 @@
 """Syslog payloads per kind of record: the CEF and LEEF fields of attachment and
-impersonation logs, their risk classes, and the kind in JSON payloads.
+impersonation logs, and their risk classes.
 
 URL clicks keep their own mapping (:mod:`.cef`, :mod:`.leef`, :mod:`.severity`);
-:func:`by_kind` hands any other kind to :class:`KindCef` or :class:`KindLeef` here. The tables
+:func:`by_kind` hands any other kind to :class:`KindCef` or :class:`KindLeef`. The tables
 below are the documented ones (docs/syslog.md, "Attachment and impersonation logs").
+The JSON payload's kind is added by :mod:`.kind_json`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from collector.events import Event
 from collector.sinks.kinds import names_of
@@ -278,27 +277,3 @@ def by_kind(url: Payload, other: Payload) -> Payload:
         return url(event, risk) if event.kind == "url" else other(event, risk)
 
     return payload
-
-
-_KIND_SUFFIX: dict[str, bytes] = {}
-
-
-def json_with_kind(event: Event, _risk: Risk) -> bytes:
-    """The ``json`` payload: the record as Mimecast returned it, plus ``mimecast.kind``.
-
-    ``{...Mimecast's keys..., "mimecast": {"kind": "url"}}``: one key more, at the end,
-    named as Elastic's integration names what is not ECS (``mimecast.*``). The record
-    is serialized once and the key spliced in; a record that already has a
-    ``mimecast`` key (none of Mimecast's do) gets the kind added inside it.
-    """
-    record = event.data
-    if not record or "mimecast" in record:
-        given = record.get("mimecast")
-        inner = {**given, "kind": event.kind} if isinstance(given, dict) else {"kind": event.kind}
-        return orjson.dumps({**record, "mimecast": inner})
-    suffix = _KIND_SUFFIX.get(event.kind)
-    if suffix is None:
-        suffix = _KIND_SUFFIX[event.kind] = (
-            b',"mimecast":' + orjson.dumps({"kind": event.kind}) + b"}"
-        )
-    return orjson.dumps(record)[:-1] + suffix
