@@ -22,13 +22,14 @@ from typing import Literal
 
 import orjson
 import structlog
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from collector.bounds import MAX_FILE_AGE_SECS, MAX_FILE_BYTES, MAX_KEPT_FILES
 from collector.errors import SinkError
 from collector.events import Batch
 from collector.sinks import SinkConfig, SinkContext, not_started
 from collector.sinks.encoding import Format, encode_ndjson
+from collector.sinks.file_split import SplitFileSink, template_fields
 from collector.sinks.rotation import Tidier, open_append, refuse_symlink, repair_tail, rotate
 
 log = structlog.get_logger("collector.sinks.file")
@@ -40,7 +41,8 @@ class FileSinkConfig(SinkConfig):
     type: Literal["file"] = Field(description='Sink type: `"file"`.')
     path: Path = Field(
         description="The active file. Parent directories are created. Rotated files sit "
-        "next to it as `<path>.<UTC time %Y%m%dT%H%M%SZ>[-<n>][.gz]`."
+        "next to it as `<path>.<UTC time %Y%m%dT%H%M%SZ>[-<n>][.gz]`. `{source}` and `{kind}` "
+        "in it give each source or kind a file of its own.",
     )
     format: Format = Field(
         default="raw",
@@ -85,8 +87,16 @@ class FileSinkConfig(SinkConfig):
         "start). Rotation then renames the link itself; the next active file is a regular file.",
     )
 
-    def build(self, name: str, context: SinkContext) -> FileSink:
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: Path) -> Path:
+        template_fields(str(value))
+        return value
+
+    def build(self, name: str, context: SinkContext) -> FileSink | SplitFileSink:
         """Return the sink this config describes, not started yet."""
+        if template_fields(str(self.path)):
+            return SplitFileSink(name, self.path, lambda path: FileSink(name, self, path=path))
         return FileSink(name, self)
 
 
@@ -107,10 +117,15 @@ class FileSink:
     """
 
     def __init__(
-        self, name: str, config: FileSinkConfig, *, clock: Callable[[], float] = time.time
+        self,
+        name: str,
+        config: FileSinkConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        path: Path | None = None,
     ) -> None:
         self.name = name
-        self.path = config.path
+        self.path = config.path if path is None else path  # an expanded {source}/{kind} path
         self._key = f"sinks.{name}.path"  # errors about the path name its config key
         self._config = config
         self._clock = clock
@@ -124,7 +139,7 @@ class FileSink:
         # A cancelled send releases the asyncio lock while its thread still runs; this
         # lock keeps the next thread off the descriptor until the first one is done.
         self._io_lock = threading.Lock()
-        self._tidier = Tidier(name, config.path, config.keep, config.compress, config.file_mode)
+        self._tidier = Tidier(name, self.path, config.keep, config.compress, config.file_mode)
 
     async def start(self) -> None:
         """Create directories, cut a torn last line, open the file, finish old rotations.

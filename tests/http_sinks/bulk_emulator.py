@@ -80,6 +80,8 @@ class BulkEmulator:
         self.basic = basic
         self.max_content_length = max_content_length
         self.may_write = may_write
+        self.read_only: set[str] = set()
+        """Indices the credentials may not write to, even when ``may_write``."""
         self.cluster_status = cluster_status
         self.indices: dict[str, dict[str, Any]] = {}
         self.mappings: dict[str, dict[str, str]] = {}
@@ -133,10 +135,19 @@ class BulkEmulator:
         if request.method == "GET" and request.path == "/_cluster/health":
             return json_response(200, {"cluster_name": "emulator", "status": self.cluster_status})
         if request.path == "/_security/user/_has_privileges":
-            return json_response(200, {"username": "emu", "has_all_requested": self.may_write})
+            return self._privileges(request)
         if request.method == "POST" and request.path.endswith("/_bulk"):
             return self._bulk(request)
         return json_response(404, es_error(404, "resource_not_found_exception", request.path))
+
+    def _privileges(self, request: Request) -> Response:
+        # Elasticsearch answers per index and privilege, and whether all were granted.
+        asked = orjson.loads(request.decoded_body())["index"][0]["names"]
+        granted = {name: self.may_write and name not in self.read_only for name in asked}
+        answer = {name: {"create_doc": ok} for name, ok in granted.items()}
+        return json_response(
+            200, {"username": "emu", "has_all_requested": all(granted.values()), "index": answer}
+        )
 
     def _authenticate(self, request: Request) -> Response | None:
         header = request.headers.get("authorization")

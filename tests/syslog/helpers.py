@@ -74,9 +74,10 @@ def build_sink(options: dict[str, Any], tmp_path: Path) -> tuple[SyslogSink, Sin
     return sink, context.stats
 
 
-def payloads(clicks: list[dict[str, Any]]) -> Counter[bytes]:
-    """The multiset of compact-JSON click logs: what ``format = "json"`` must deliver."""
-    return Counter(orjson.dumps(c) for c in clicks)
+def payloads(clicks: list[dict[str, Any]], kind: str = "url") -> Counter[bytes]:
+    """The multiset of compact-JSON click logs with their kind: what ``format = "json"``
+    must deliver."""
+    return Counter(orjson.dumps({**c, "mimecast": {"kind": kind}}) for c in clicks)
 
 
 def dataset(count: int, seed: int) -> ClickDataset:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.events import Event
+from collector.sinks.kinds import KINDS
 from collector.sinks.syslog import SyslogSinkConfig
 from collector.sinks.syslog.cef import escape_header
 from collector.sinks.syslog.framing import (
@@ -22,6 +23,7 @@ from collector.sinks.syslog.framing import (
 from collector.sinks.syslog.rfc5424 import printable
 from collector.sinks.syslog.severity import LEVELS, Risk, classify
 from collector.sinks.syslog.sink import page_encoder
+from collector.sinks.syslog.ttp_fields import classify_event
 
 from .parsers import parse_5424, parse_cef, parse_leef, parse_octet_frames
 
@@ -62,6 +64,7 @@ events = st.builds(
     event_id=st.text(min_size=1, max_size=60),
     time=times,
     data=clicks,
+    kind=st.sampled_from(KINDS),
 )
 real_events = st.builds(
     Event,
@@ -69,6 +72,7 @@ real_events = st.builds(
     event_id=st.from_regex(r"[0-9a-f]{32}-[0-9]{1,6}", fullmatch=True),
     time=times,
     data=clicks,
+    kind=st.just("url"),
 )
 
 
@@ -112,13 +116,14 @@ def test_rfc5424_header_and_sd_round_trip(
     message = _encode(event, hostname, facility=facility, **options)
     parsed = parse_5424(message)
     config = _config(facility=facility)
-    severity = LEVELS[classify(event.data)].syslog
+    severity = LEVELS[classify_event(event)].syslog
     assert parsed.pri == config.facility_code * 8 + severity
     assert parsed.hostname == printable(hostname, 255)
     assert (parsed.app, parsed.procid, parsed.msgid) == (app, "4242", msg_id)
     assert parsed.timestamp.endswith("Z") and len(parsed.timestamp) == 20
     assert parsed.sd == [(f"mimecast@{pen}", {"eventId": event.event_id, "source": event.source})]
-    assert parsed.msg == (b"\xef\xbb\xbf" if bom else b"") + orjson.dumps(event.data)
+    kind = {"mimecast": {"kind": event.kind}}
+    assert parsed.msg == (b"\xef\xbb\xbf" if bom else b"") + orjson.dumps({**event.data, **kind})
 
 
 @FAST

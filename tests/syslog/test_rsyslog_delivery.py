@@ -109,8 +109,9 @@ async def test_a_20_kib_message_arrives_whole(
     assert len(records) == 2
     raws = [r["raw"].encode() for r in records]
     assert 20 * 1024 < len(raws[0]) < 21 * 1024
-    assert orjson.loads(records[0]["msg"]) == big.data
-    assert orjson.loads(records[1]["msg"]) == small.data
+    kind = {"mimecast": {"kind": "url"}}
+    assert orjson.loads(records[0]["msg"]) == {**big.data, **kind}
+    assert orjson.loads(records[1]["msg"]) == {**small.data, **kind}
     assert stats.truncated == 0
     # What was written: each message with its octet count, nothing else.
     assert stats.bytes == sum(len(b"%d " % len(raw)) + len(raw) for raw in raws)

@@ -13,7 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 @pytest.fixture(scope="module")
 def detector() -> ModuleType:
     spec = importlib.util.spec_from_file_location(

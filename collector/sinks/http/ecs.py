@@ -238,16 +238,3 @@ def _valid_host(host: str) -> bool:
     if _IPV4.match(host):
         return all(int(octet) <= 255 for octet in host.split("."))
     return bool(_IPV6.match(host) or _HOSTNAME.match(host))
-
-
-def data_stream_fields(stream: str) -> dict[str, str] | None:
-    """``data_stream.{type,dataset,namespace}`` of a data stream named ``type-dataset-namespace``.
-
-    They are constant_keyword fields in Elastic's templates: a document whose values
-    disagree with the stream's name is refused, so they are derived from it. None when
-    the name does not have that shape.
-    """
-    parts = stream.split("-", 2)
-    if len(parts) != 3 or not all(parts):
-        return None
-    return {"type": parts[0], "dataset": parts[1], "namespace": parts[2]}

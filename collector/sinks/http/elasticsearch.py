@@ -18,7 +18,6 @@ too), gzipped, with ``filter_path`` so that the answer holds only what is read:
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -31,20 +30,23 @@ from collector.bounds import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Event
 from collector.retry import is_retryable_status
-from collector.secrets import register_secret, scrub
+from collector.secrets import register_secret
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
+from collector.sinks.http.bulk_items import error_words, item_outcome, item_status
 from collector.sinks.http.client import refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
-from collector.sinks.http.ecs import data_stream_fields, timestamp, to_ecs
+from collector.sinks.http.ecs import timestamp
+from collector.sinks.http.ecs_ttp import ecs_document
+from collector.sinks.http.es_targets import IndexName, data_stream_fields, refused, target_of
+from collector.sinks.kinds import KINDS, check_kinds
 
 log = structlog.get_logger("collector.sinks.http.elasticsearch")
 
 FILTER_PATH = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 _LINE = orjson.OPT_APPEND_NEWLINE
-_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class ElasticsearchSinkConfig(HttpSinkBaseConfig):
@@ -65,7 +67,17 @@ class ElasticsearchSinkConfig(HttpSinkBaseConfig):
         description='`"data_stream"`: `index` names a data stream (`require_data_stream`). '
         '`"index"`: a plain index. Both write with `create`.',
     )
-    index: str = Field(default="logs-mimecast.ttp_url-default", description="Target name.")
+    index: IndexName | None = Field(
+        default=None,
+        description="Target of every kind. Default: each kind its own data stream, "
+        "`logs-mimecast.ttp_url-default`, `logs-mimecast.ttp_ap-default`, "
+        "`logs-mimecast.ttp_ip-default`.",
+    )
+    indices: dict[str, IndexName] = Field(
+        default_factory=dict,
+        description='Target per kind, before `index`: e.g. `{attachment = "logs-mimecast.'
+        'ttp_ap_logs-default"}`. Kinds: `url`, `attachment`, `impersonation`.',
+    )
     format: Literal["ecs", "raw"] = Field(
         default="ecs",
         description='`"ecs"`: mapped like Elastic\'s mimecast integration. `"raw"`: the '
@@ -90,15 +102,10 @@ class ElasticsearchSinkConfig(HttpSinkBaseConfig):
         description="Most bytes per bulk body before compression.",
     )
 
-    @field_validator("index")
+    @field_validator("indices")
     @classmethod
-    def _check_index(cls, value: str) -> str:
-        if not _INDEX_NAME.match(value) or value in (".", ".."):
-            raise ValueError(
-                f"{value!r} is not a valid index or data stream name (lowercase letters, "
-                "digits, '.', '_', '-'; not starting with '_', '-' or '.')"
-            )
-        return value
+    def _check_indices(cls, value: dict[str, str]) -> dict[str, str]:
+        return dict(check_kinds(value, "indices"))
 
     @model_validator(mode="after")
     def _check_auth(self) -> Self:
@@ -127,15 +134,15 @@ class ElasticsearchSink(HttpSinkBase):
     ) -> None:
         super().__init__(name, config, context, **kw)
         self.config = config
-        self._url = f"{config.endpoint}/{quote(config.index, safe='')}/_bulk"
+        # The URL names the clicks' target; another kind's documents name theirs.
+        self._default_target = target_of(config.indices, config.index, "url")
+        self._url = f"{config.endpoint}/{quote(self._default_target, safe='')}/_bulk"
         self._params = {"filter_path": FILTER_PATH}
         if config.mode == "data_stream":
             self._params["require_data_stream"] = "true"
         if config.pipeline:
             self._params["pipeline"] = config.pipeline
-        self._data_stream = (
-            data_stream_fields(config.index) if config.mode == "data_stream" else None
-        )
+        self._targets: dict[str, tuple[str, dict[str, str] | None]] = {}
 
     def headers(self) -> dict[str, str]:
         """Credentials and the NDJSON content type."""
@@ -156,19 +163,30 @@ class ElasticsearchSink(HttpSinkBase):
 
     def encode(self, event: Event) -> bytes:
         """The ``create`` action line and the document line."""
+        target, data_stream = self._target(event.kind)
         if self.config.format == "ecs":
-            doc = to_ecs(
+            doc = ecs_document(
                 event,
                 preserve_original=self.config.preserve_original_event,
-                data_stream=self._data_stream,
+                data_stream=data_stream,
             )
         else:
             doc = {"@timestamp": timestamp(event.time), **event.data}
-        action = orjson.dumps({"create": {"_id": event.event_id}}, option=_LINE)
+        meta = {"_id": event.event_id}
+        if target != self._default_target:
+            meta["_index"] = target
+        action = orjson.dumps({"create": meta}, option=_LINE)
         return action + orjson.dumps(doc, option=_LINE)
 
+    def _target(self, kind: str) -> tuple[str, dict[str, str] | None]:
+        known = self._targets.get(kind)
+        if known is None:
+            target = target_of(self.config.indices, self.config.index, kind)
+            known = self._targets[kind] = (target, data_stream_fields(self.config.mode, target))
+        return known
+
     async def healthcheck(self) -> None:
-        """``GET /``, cluster health, and whether the credentials may write to ``index``.
+        """``GET /``, cluster health, and whether the credentials may write to each target.
 
         Leans towards passing: a check the credentials may not run (403) or the
         server does not know (OpenSearch has no ``_has_privileges``) is skipped.
@@ -184,7 +202,9 @@ class ElasticsearchSink(HttpSinkBase):
         status = (health.json() or {}).get("status") if health.status == 200 else None
         if status == "red":
             raise SinkError(self.name, "cluster health is red: some primary shards are missing")
-        body = {"index": [{"names": [self.config.index], "privileges": ["create_doc"]}]}
+        config = self.config
+        targets = sorted({target_of(config.indices, config.index, kind) for kind in KINDS})
+        body = {"index": [{"names": targets, "privileges": ["create_doc"]}]}
         privileges = await self.http.request(
             "POST",
             endpoint + "/_security/user/_has_privileges",
@@ -196,10 +216,12 @@ class ElasticsearchSink(HttpSinkBase):
             raise self._error(privileges, "privileges check", retry=False)
         answer = privileges.json() if privileges.status == 200 else None
         if isinstance(answer, dict) and answer.get("has_all_requested") is False:
-            raise SinkError(
-                self.name,
-                f"the credentials may not write to {self.config.index!r} (create_doc privilege)",
-            )
+            names = refused(answer, targets)
+            if self._default_target in names:
+                why = f"the credentials may not write to {self._default_target!r} (create_doc)"
+                raise SinkError(self.name, why)
+            # Whether a source of another kind feeds this sink is not known here.
+            log.warning("elasticsearch_may_not_write", sink=self.name, targets=names)
 
     def refusal_of(self, reply: Reply) -> str | None:
         """429 and 503, and a 200 bulk answer with any item 429.
@@ -211,7 +233,7 @@ class ElasticsearchSink(HttpSinkBase):
             return refusal_of(reply)  # the cheap test first: most answers hold no 429
         answer = reply.json()
         items = answer.get("items") if isinstance(answer, dict) else None
-        full = isinstance(items, list) and any(_status(entry) == 429 for entry in items)
+        full = isinstance(items, list) and any(item_status(entry) == 429 for entry in items)
         return "bulk items answered 429" if full else None
 
     async def _post(self, batch: list[Item], body: bytes) -> BatchResult:
@@ -238,11 +260,11 @@ class ElasticsearchSink(HttpSinkBase):
         stored_before = 0
         retry_error: tuple[int, str, str] | None = None
         for item, entry in zip(batch, items, strict=True):
-            status = _status(entry)
+            status = item_status(entry)
             if 200 <= status < 300 or status == 409:
                 stored_before += status == 409
                 continue
-            error_type, reason = _error_words(_outcome(entry).get("error"))
+            error_type, reason = error_words(item_outcome(entry).get("error"))
             if status in (401, 403) or is_retryable_status(status) or not status:
                 result.retry.append(item)
                 retry_error = retry_error or (status, error_type, reason)
@@ -265,7 +287,7 @@ class ElasticsearchSink(HttpSinkBase):
         answer = reply.json()
         error = answer.get("error") if isinstance(answer, dict) else None
         if error is not None:
-            error_type, reason = _error_words(error)
+            error_type, reason = error_words(error)
             words = f"HTTP {reply.status} {error_type}: {reason}"
         else:
             words = f"HTTP {reply.status}: {reply.quote()}"
@@ -275,21 +297,3 @@ class ElasticsearchSink(HttpSinkBase):
         if reply.status in (401, 403):
             message += "; check api_key (or username/password) and its privileges"
         return SinkError(self.name, message)
-
-
-def _outcome(entry: Any) -> dict[str, Any]:
-    """The ``{"status", "error"}`` of one bulk item ``{"create": {...}}``."""
-    outcome: Any = next(iter(entry.values()), {}) if isinstance(entry, dict) else {}
-    return outcome if isinstance(outcome, dict) else {}
-
-
-def _status(entry: Any) -> int:
-    status = _outcome(entry).get("status", 0)
-    return status if isinstance(status, int) and not isinstance(status, bool) else 0
-
-
-def _error_words(error: Any) -> tuple[str, str]:
-    # Reasons may quote what was sent (a user name, a document): scrub any secret.
-    if isinstance(error, dict):
-        return str(error.get("type", "unknown")), scrub(str(error.get("reason", "")))
-    return "unknown", scrub(str(error or ""))

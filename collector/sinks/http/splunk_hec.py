@@ -44,6 +44,7 @@ from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
 from collector.sinks.http.hec_acks import ACK_PATH, AckTracker, ack_checker, load_channel
+from collector.sinks.kinds import SourcetypeChooser
 
 log = structlog.get_logger("collector.sinks.http.hec")
 
@@ -70,7 +71,16 @@ class SplunkHecSinkConfig(HttpSinkBaseConfig):
     index: str | None = Field(
         default=None, description="Splunk index. Default: the token's default index."
     )
-    sourcetype: str = Field(default="mimecast:ttp:url", description="Sourcetype of every event.")
+    sourcetype: str | None = Field(
+        default=None,
+        description="Sourcetype of every event. Default: per kind, `mimecast:ttp:url`, "
+        "`mimecast:ttp:attachment`, `mimecast:ttp:impersonation`.",
+    )
+    sourcetypes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sourcetype per source, before `sourcetype`: e.g. `{attachments = "
+        '"mimecast:ap"}` for `[sources.attachments]`.',
+    )
     source: str = Field(default="mimecast-collector", description="Source of every event.")
     host: str | None = Field(
         default=None, description="Host of every event. Default: this machine's hostname."
@@ -135,11 +145,11 @@ class SplunkHecSink(HttpSinkBase):
         meta: dict[str, str] = {
             "host": config.host or socket.gethostname(),
             "source": config.source,
-            "sourcetype": config.sourcetype,
         }
         if config.index is not None:
             meta["index"] = config.index
         self._meta = meta
+        self._sourcetypes = SourcetypeChooser(config.sourcetypes, config.sourcetype)
         self._channel = config.channel
         self.acks: AckTracker | None = None
         self._warned_no_ack = False
@@ -185,6 +195,7 @@ class SplunkHecSink(HttpSinkBase):
             {
                 "time": event.time,
                 **self._meta,
+                "sourcetype": self._sourcetypes(event),
                 "fields": {"event_id": event.event_id},
                 "event": event.data,
             }

@@ -11,21 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-
 from collector.events import Batch, Event
 from collector.sinks.syslog.framing import truncate
-from collector.sinks.syslog.severity import LEVELS, Risk, classify
+from collector.sinks.syslog.severity import LEVELS, Risk
+from collector.sinks.syslog.ttp_fields import classify_event
 
 HeaderFormatter = Callable[[Event, int], str]
 """Returns the header of an event, given its syslog severity."""
 PayloadFormatter = Callable[[Event, Risk], bytes]
 """Returns the MSG of an event, given its risk class."""
-
-
-def json_payload(event: Event, _risk: Risk) -> bytes:
-    """The ``json`` payload: the click log exactly as Mimecast returned it, compact."""
-    return orjson.dumps(event.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +67,7 @@ class PageEncoder:
         messages: list[bytes] = []
         truncated = 0
         for event in events:
-            risk = classify(event.data)
+            risk = classify_event(event)
             head = header(event, severity[risk]).encode() + bom
             message = head + payload(event, risk)
             if len(message) > limit:

@@ -36,14 +36,15 @@ from collector.sinks.syslog.encoder import (
     HeaderFormatter,
     PageEncoder,
     PayloadFormatter,
-    json_payload,
 )
 from collector.sinks.syslog.framing import lf_terminated, octet_counted
+from collector.sinks.syslog.kind_json import json_with_kind
 from collector.sinks.syslog.leef import LeefFormatter
 from collector.sinks.syslog.rfc3164 import Rfc3164Header
 from collector.sinks.syslog.rfc5424 import BOM, Rfc5424Header
 from collector.sinks.syslog.tls import handshake_error
 from collector.sinks.syslog.transport import DatagramConnection, StreamConnection
+from collector.sinks.syslog.ttp_fields import KindCef, KindLeef, by_kind
 
 log = structlog.get_logger("collector.sinks.syslog")
 
@@ -71,11 +72,12 @@ def page_encoder(config: SyslogSinkConfig, *, hostname: str, procid: str) -> Pag
         header = Rfc3164Header(
             facility=config.facility_code, hostname=hostname, tag=config.app_name, procid=procid
         )
-    payload: PayloadFormatter = json_payload
+    # Each kind of record has its own CEF/LEEF mapping; JSON carries the kind.
+    payload: PayloadFormatter = json_with_kind
     if config.format == "cef":
-        payload = CefFormatter()
+        payload = by_kind(CefFormatter(), KindCef())
     elif config.format == "leef":
-        payload = LeefFormatter(config.leef_delimiter)
+        payload = by_kind(LeefFormatter(config.leef_delimiter), KindLeef(config.leef_delimiter))
     return PageEncoder(header, payload, config.message_limit, BOM if config.bom else b"")
 
 
