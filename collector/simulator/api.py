@@ -18,8 +18,9 @@ them). The order of checks per request:
 An endpoint the application role may not read (``SimulatorConfig.denied_kinds``)
 answers after steps 2 and 3 with the missing-permission error, and draws no fault.
 
-A page body is built by joining the clicks' pre-serialized bytes: the simulator
-must stay cheap next to the collector it measures (performance.md section 4).
+A page body is built by joining the records' pre-serialized bytes (pages.py): the
+simulator must stay cheap next to the collector it measures (performance.md
+section 4).
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-
-import orjson
 
 from collector.httpserver import Request, Response
 from collector.simulator.auth import Authenticator, TokenStore
@@ -50,9 +48,10 @@ from collector.simulator.filters import (
     resolve_query,
     split_body,
 )
-from collector.simulator.kinds import KINDS, URL, LogKind
+from collector.simulator.kinds import KINDS, URL
 from collector.simulator.logstore import LogDataset
-from collector.simulator.paging import PageToken, Query, SnapshotCache
+from collector.simulator.pages import Endpoint
+from collector.simulator.paging import PageToken
 from collector.simulator.quirks import HeaderDropper, Pager, exhausted_headers
 from collector.simulator.recording import Arrival, Throttle, reset_wait_secs
 
@@ -77,31 +76,7 @@ _REPLACING = frozenset(
         "binding_expired",
     }
 )
-_PAGE_HEAD = b'{"meta":{"status":200,"pagination":'
-_LOGS_CLOSE = b']}],"fail":[]}'
-_EMPTY_TAIL = b'},"data":[],"fail":[]}'
 _RESET_HEADER = "x-ratelimit-reset"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One endpoint's kind, its records' snapshot cache and its page envelope bytes."""
-
-    kind: LogKind
-    cache: SnapshotCache
-    logs_open: bytes
-
-    @classmethod
-    def of(cls, kind: LogKind, dataset: LogDataset, retention_secs: float | None) -> Endpoint:
-        """Return the endpoint serving ``dataset`` as ``kind``."""
-        logs_open = b'},"data":[{"' + kind.data_key.encode() + b'":['
-        return cls(kind, SnapshotCache(dataset, retention_secs), logs_open)
-
-    def logs_close(self, total: int) -> bytes:
-        """The bytes after the last record: ``resultCount`` where the endpoint has one."""
-        if self.kind.result_count:
-            return b'],"resultCount":%d}],"fail":[]}' % total
-        return _LOGS_CLOSE
 
 
 class GetLogsApi:
@@ -285,48 +260,17 @@ class GetLogsApi:
             )
             return response, "invalid"
         arrival.pass_id = query.snapshot
-        return self._page(endpoint, query, offset, size, now, headers, arrival.page_token), "ok"
-
-    def _page(
-        self,
-        endpoint: Endpoint,
-        query: Query,
-        offset: int,
-        size: int,
-        now: float,
-        headers: list[tuple[str, str]],
-        sent_token: str | None,
-    ) -> Response:
-        results = endpoint.cache.results(query)
-        page = results[offset : offset + size]
-        shape = self._pager.shape(
+        response = endpoint.page(
             query,
             offset=offset,
             size=size,
-            count=len(page),
-            total=len(results),
             now=now,
-            sent_token=sent_token,
+            headers=headers,
+            sent_token=arrival.page_token,
+            pager=self._pager,
+            stats=self._stats,
         )
-        head = _PAGE_HEAD + orjson.dumps(shape.pagination)
-        logs_open, logs_close = endpoint.logs_open, endpoint.logs_close(len(results))
-        if not page:
-            # Elastic's mock answers the empty page of its quirk with a bare "data": [].
-            tail = _EMPTY_TAIL if shape.bare_empty else logs_open + logs_close
-            body = head + tail
-        elif len(page) == 1:
-            body = b"".join((head, logs_open, page[0], logs_close))
-        else:
-            # Fold the envelope into the first and last record so the page is copied
-            # once, by a single join.
-            page[0] = head + logs_open + page[0]
-            page[-1] = page[-1] + logs_close
-            body = b",".join(page)
-        self._stats.pages_served += 1
-        self._stats.records_served[endpoint.kind.name] += len(page)
-        if endpoint.kind is URL:
-            self._stats.clicks_served += len(page)
-        return Response(200, body, headers=headers)
+        return response, "ok"
 
 
 def _header(response: Response, name: str) -> str | None:

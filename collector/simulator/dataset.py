@@ -59,7 +59,8 @@ class ClickDataset(LogDataset):
 
         def make(dates: list[int]) -> tuple[list[bytes], list[Any]]:
             made = ClickFactory(seed, rich=rich).make_many(dates)
-            facets = [interned(pairs, r, s) for r, s in zip(made.routes, made.scans, strict=True)]
+            intern = pairs.setdefault
+            facets = [intern(pair, pair) for pair in zip(made.routes, made.scans, strict=True)]
             return made.blobs, facets
 
         dataset = cls._generated(
