@@ -171,6 +171,10 @@ class Simulator:
         """
         if self._live:
             raise RuntimeError("live mode is already running")
+        kinds = tuple(dict.fromkeys(kinds))
+        unknown = [kind for kind in kinds if kind not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r}; known: {', '.join(KINDS)}")
         feeders = [
             LiveFeeder(
                 self.datasets[kind],
@@ -186,7 +190,7 @@ class Simulator:
                 max_delay_secs=max_delay_secs,
                 duplicate_fraction=duplicate_fraction,
             )
-            for kind in dict.fromkeys(kinds)
+            for kind in kinds
         ]
         loop = asyncio.get_running_loop()
         self._live = [loop.create_task(f.run(), name="simulator-live") for f in feeders]
