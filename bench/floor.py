@@ -31,7 +31,8 @@ import orjson
 
 from bench.truth import DataSpec, write_truth
 from collector.simulator import ClickDataset
-from collector.simulator.paging import PageToken, Query
+from collector.simulator.paging import PageToken
+from collector.simulator.query import Query
 
 CHUNK_PAGES = 200
 """Pages read at once between timed sections: ~50 MB at page size 500."""

@@ -6,7 +6,8 @@ stop it prints ``stats=<json>`` with the counters, the number of requests that
 crossed a 429's wait (``gate_violations``) and the CPU time used.
 
 ``--quirk NAME[=VALUE]`` and ``--fault KIND=RATE`` switch on the quirk matrix and
-any fault kind (docs/simulator.md).
+any fault kind (docs/simulator.md); cli_kinds.py has the attachment and
+impersonation endpoints' options.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 
 from collector.events import format_iso
+from collector.simulator.cli_kinds import add_kind_arguments, kind_datasets, kind_settings
 from collector.simulator.config import SimulatorConfig
 from collector.simulator.dataset import ClickDataset
 from collector.simulator.faults import FAULT_KINDS, RETRYABLE_FAULTS, FaultPlan, QuotaConfig
@@ -129,6 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="inject fault KIND into this share of get-logs requests (repeatable); "
         f"kinds: {', '.join(FAULT_KINDS)}",
     )
+    add_kind_arguments(parser)
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -137,13 +140,16 @@ async def serve(args: argparse.Namespace) -> int:
         start, end = data_span(args, now=int(time.time()))
         config = simulator_config(args)
         faults = FaultPlan(seed=args.seed, rates=fault_rates(args))
+        attachments, impersonations = kind_datasets(args, start=start, end=end)
     except ValueError as error:
         print(f"simulate: usage error: {error}", file=sys.stderr)
         return 2
     dataset = ClickDataset.generate(
         args.clicks, start=start, end=end, seed=args.seed, rich=not args.v1_fields
     )
-    simulator = Simulator(config, dataset, faults)
+    simulator = Simulator(
+        config, dataset, faults, attachments=attachments, impersonations=impersonations
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     await simulator.start()
@@ -159,6 +165,8 @@ async def serve(args: argparse.Namespace) -> int:
             "access_key": config.access_key,
             "secret_key": config.secret_key,
             "clicks": len(dataset),
+            "attachments": len(attachments),
+            "impersonations": len(impersonations),
             "from": format_iso(start),
             "to": format_iso(end),
         }
@@ -166,7 +174,9 @@ async def serve(args: argparse.Namespace) -> int:
             print(f"{name}={value}")
         print("ready", flush=True)
         if args.live_rate > 0:
-            simulator.start_live(args.live_rate, late_fraction=args.late_fraction)
+            simulator.start_live(
+                args.live_rate, late_fraction=args.late_fraction, kinds=args.live_kind or ("url",)
+            )
         await stopping.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -198,6 +208,7 @@ def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
         "page_token_ttl_secs": args.page_token_ttl_secs,
         "empty_page_with_next": args.empty_page_with_next,
         "seed": args.seed,
+        **kind_settings(args),
     }
     settings.update(args.quirk)
     if settings.get("empty_page", "fresh_token") != "fresh_token":

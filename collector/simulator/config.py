@@ -13,6 +13,9 @@ from collector.simulator.recording import Arrival, GateViolation, Throttle, gate
 EmptyPage = Literal["none", "same_token", "fresh_token", "size0_next"]
 TotalCount = Literal["exact", "zero", "double", "half"]
 PageCycle = Literal["none", "previous", "first"]
+PermissionStyle = Literal["http_403", "fail"]
+LOG_KINDS = ("url", "attachment", "impersonation")
+"""The endpoints' kind names (kinds.py describes each)."""
 
 # Fake credentials of a simulator that only ever listens on the address it is given.
 DEFAULT_SECRET_KEY = "bWltZWNhc3Qtc2ltdWxhdG9yLXNlY3JldC1rZXktdjEvZG8tbm90LXVzZQ=="  # noqa: S105
@@ -59,6 +62,12 @@ class SimulatorConfig:
         retention_secs: clicks older than this (relative to a query's snapshot) are
             not served, like Mimecast's 30-day retention; None = keep everything.
         seed: seeds the simulator's own randomness (live clicks, faults).
+        denied_kinds: the endpoints (``url``, ``attachment``, ``impersonation``) the
+            application role may not read: they answer every authenticated request
+            that passed the quota with a missing-permission error.
+        permission_error: how that error looks: ``http_403`` (HTTP 403,
+            ``err_xdk_forbidden``) or ``fail`` (HTTP 200 with a non-retryable
+            ``err_xdk_forbidden`` in ``fail[]``).
     """
 
     host: str = "127.0.0.1"
@@ -85,6 +94,8 @@ class SimulatorConfig:
     ratelimit_headers_missing_every: int = 0
     retention_secs: float | None = None
     seed: int = 0
+    denied_kinds: frozenset[str] = frozenset()
+    permission_error: PermissionStyle = "http_403"
     tls: ssl.SSLContext | None = None
     """Serve HTTPS with this server context (tests of TLS verification); None: plain HTTP."""
 
@@ -98,6 +109,13 @@ class SimulatorConfig:
         _check_choice("empty_page", self.empty_page, EmptyPage)
         _check_choice("total_count", self.total_count, TotalCount)
         _check_choice("page_cycle", self.page_cycle, PageCycle)
+        _check_choice("permission_error", self.permission_error, PermissionStyle)
+        self.denied_kinds = frozenset(self.denied_kinds)
+        unknown = sorted(self.denied_kinds - set(LOG_KINDS))
+        if unknown:
+            raise ValueError(
+                f"denied_kinds: unknown kind {unknown[0]!r}; known: {', '.join(LOG_KINDS)}"
+            )
         if self.endless_from_page is not None and (
             self.endless_from_page == 0 or self.endless_from_page < -1
         ):
@@ -121,11 +139,15 @@ class SimulatorStats:
     Attributes:
         requests: requests by path.
         outcomes: get-logs requests by outcome: ``ok``, ``rate_limited`` (quota),
-            ``auth_failed``, ``bad_request`` (HTTP 400), ``invalid`` (HTTP 200
-            validation fail[]), ``page_token_invalid``, or the injected fault kind
+            ``auth_failed``, ``permission_denied`` (a ``denied_kinds`` endpoint),
+            ``bad_request`` (HTTP 400), ``invalid`` (HTTP 200 validation fail[]),
+            ``page_token_invalid``, or the injected fault kind
             when a fault was injected (whatever the response then was).
-        pages_served: get-logs pages answered (a ``truncate`` fault's half page included).
-        clicks_served: click logs in those pages.
+        pages_served: get-logs pages answered, all endpoints (a ``truncate`` fault's
+            half page included).
+        clicks_served: click logs in those pages (the URL endpoint's).
+        records_served: records in those pages, by kind (``url``, ``attachment``,
+            ``impersonation``).
         tokens_issued: OAuth tokens issued.
         rate_limited: every HTTP 429 sent (quota or fault).
         internal_errors: handler exceptions (each answered 500); should stay 0.
@@ -137,6 +159,7 @@ class SimulatorStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     pages_served: int = 0
     clicks_served: int = 0
+    records_served: Counter[str] = field(default_factory=Counter)
     tokens_issued: int = 0
     rate_limited: int = 0
     internal_errors: int = 0
@@ -168,6 +191,7 @@ class SimulatorStats:
             "outcomes": dict(self.outcomes),
             "pages_served": self.pages_served,
             "clicks_served": self.clicks_served,
+            "records_served": dict(self.records_served),
             "tokens_issued": self.tokens_issued,
             "rate_limited": self.rate_limited,
             "internal_errors": self.internal_errors,

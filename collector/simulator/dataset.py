@@ -1,46 +1,31 @@
-"""The simulator's click store: what Mimecast "has", and when each click became visible.
+"""The URL endpoint's click store (:class:`ClickDataset`), a :class:`LogDataset`.
 
-Clicks are kept sorted by ``(date, insertion order)`` in parallel lists, each
-already serialized as orjson bytes, so a page is a list slice and a ``join``.
-Every click also has a publish time: a click is visible to queries only from then
-on, which is how late-arriving clicks (published after their own ``date``) are
-simulated. :meth:`ClickDataset.truth` is the ground truth tests compare against.
+Clicks are kept sorted by ``(date, insertion order)``, pre-serialized, with publish
+times for late clicks; logstore.py has the mechanics shared by every endpoint.
 """
 
 from __future__ import annotations
 
-import heapq
 import random
-import time
-from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import orjson
+from collector.simulator.generator import ClickFactory
+from collector.simulator.logstore import ALL, LogDataset, Matcher, interned, pair_matcher
 
-from collector.events import parse_mimecast_date
-from collector.simulator.generator import ClickFactory, compact_bytes, spread_dates
+if TYPE_CHECKING:
+    from collector.simulator.query import Query
 
-ALL = "all"
-"""The ``route`` / ``scanResult`` filter value that matches everything."""
+__all__ = ["ALL", "ClickDataset", "LogDataset"]
 
 
-class ClickDataset:
-    """Click logs sorted by (date, insertion order), pre-serialized for serving.
+class ClickDataset(LogDataset):
+    """URL Protection click logs (``/api/ttp/url/get-logs``); facet ``(route, scanResult)``."""
 
-    Not thread-safe: a running simulator owns it from its event loop (use
-    ``SimulatorThread.call`` from other threads).
-    """
+    kind: ClassVar[str] = "url"
 
     def __init__(self) -> None:
-        self._dates: list[int] = []
-        self._blobs: list[bytes] = []
-        self._routes: list[str] = []
-        self._scans: list[str] = []
-        self._published: list[float] = []
-        self._max_published = float("-inf")
-        # Publish times still in the future, as a heap, so pending_count stays cheap.
-        self._future: list[float] = []
+        super().__init__()
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
 
     @classmethod
     def generate(
@@ -70,55 +55,34 @@ class ClickDataset:
         Returns:
             The new dataset.
         """
-        if count < 0:
-            raise ValueError("count must be >= 0")
-        if not 0.0 <= duplicate_fraction < 1.0 or not 0.0 <= burst_fraction <= 1.0:
-            raise ValueError("duplicate_fraction must be in [0, 1), burst_fraction in [0, 1]")
-        rng = random.Random(f"dataset:{seed}")
-        # At least one original whenever there is anything to copy.
-        duplicates = min(round(count * duplicate_fraction), max(count - 1, 0))
-        distinct = count - duplicates
-        dates = spread_dates(rng, distinct, int(start), int(end), burst_fraction)
-        made = ClickFactory(seed, rich=rich).make_many(dates)
-        blobs, routes, scans = made.blobs, made.routes, made.scans
-        if duplicates and distinct:
-            # Each copy goes right after its original: same date, so order stays sorted.
-            originals = sorted(rng.randrange(distinct) for _ in range(duplicates))
-            dates, blobs, routes, scans = (
-                _with_copies(values, originals) for values in (dates, blobs, routes, scans)
-            )
-        dataset = cls()
-        dataset._dates, dataset._blobs = dates, blobs
-        dataset._routes, dataset._scans = routes, scans
-        # One shared float: generated clicks were published "long ago".
-        published = 0.0
-        dataset._published = [published] * len(dates)
-        dataset._max_published = published
+        pairs: dict[tuple[str, str], tuple[str, str]] = {}
+
+        def make(dates: list[int]) -> tuple[list[bytes], list[Any]]:
+            made = ClickFactory(seed, rich=rich).make_many(dates)
+            intern = pairs.setdefault
+            facets = [intern(pair, pair) for pair in zip(made.routes, made.scans, strict=True)]
+            return made.blobs, facets
+
+        dataset = cls._generated(
+            count,
+            start=start,
+            end=end,
+            rng=random.Random(f"dataset:{seed}"),
+            duplicate_fraction=duplicate_fraction,
+            burst_fraction=burst_fraction,
+            make=make,
+        )
+        dataset._pairs = pairs
         return dataset
 
-    def add(self, click: dict[str, Any], *, published_at: float | None = None) -> None:
-        """Insert one click.
+    def facet_of(self, record: dict[str, Any]) -> Any:
+        """Return ``(route, scanResult)``."""
+        route, scan = str(record.get("route", "")), str(record.get("scanResult", ""))
+        return interned(self._pairs, route, scan)
 
-        Args:
-            click: a click log; its ``date`` must parse as a Mimecast date.
-            published_at: wall-clock time (``time.time()``) from which queries see
-                it; None means now.
-        """
-        self.add_serialized(
-            compact_bytes(orjson.dumps(click)),
-            date=parse_mimecast_date(click["date"]),
-            route=str(click.get("route", "")),
-            scan_result=str(click.get("scanResult", "")),
-            published_at=published_at,
-        )
-
-    def extend(
-        self, clicks: Iterable[dict[str, Any]], *, published_at: float | None = None
-    ) -> None:
-        """Insert many clicks, all published at ``published_at`` (None = now)."""
-        when = time.time() if published_at is None else published_at
-        for click in clicks:
-            self.add(click, published_at=when)
+    def matcher(self, query: Query) -> Matcher | None:
+        """Test ``route`` and ``scanResult``."""
+        return pair_matcher(query.route, query.scan_result)
 
     def add_serialized(
         self,
@@ -130,18 +94,8 @@ class ClickDataset:
         published_at: float | None = None,
     ) -> None:
         """Insert one click already serialized as JSON bytes (the fast path of :meth:`add`)."""
-        when = time.time() if published_at is None else published_at
-        # bisect_right keeps insertion order among clicks of the same second. New
-        # clicks land at or near the end, so the list inserts move little.
-        index = bisect_right(self._dates, date)
-        self._dates.insert(index, date)
-        self._blobs.insert(index, blob)
-        self._routes.insert(index, route)
-        self._scans.insert(index, scan_result)
-        self._published.insert(index, when)
-        self._max_published = max(self._max_published, when)
-        if when > time.time():
-            heapq.heappush(self._future, when)
+        facet = interned(self._pairs, route, scan_result)
+        self.insert_serialized(blob, date=date, facet=facet, published_at=published_at)
 
     def select(
         self, *, start: int, stop: int, route: str, scan_result: str, snapshot: float
@@ -154,63 +108,10 @@ class ClickDataset:
             route: a route, or ``"all"``.
             scan_result: a scanResult, or ``"all"``.
             snapshot: only clicks published at or before this wall-clock time count.
-                Clicks added later are never visible at an earlier snapshot, so the
-                result for a given snapshot never changes.
 
         Returns:
             A new list the caller may keep or reorder.
         """
-        lo = bisect_left(self._dates, start)
-        hi = bisect_left(self._dates, stop, lo)
-        blobs = self._blobs[lo:hi]
-        if route == ALL and scan_result == ALL and self._max_published <= snapshot:
-            return blobs  # the common case: a slice, no per-click Python work
-        return [
-            blob
-            for blob, r, s, p in zip(
-                blobs, self._routes[lo:hi], self._scans[lo:hi], self._published[lo:hi], strict=True
-            )
-            if p <= snapshot
-            and (route == ALL or r == route)
-            and (scan_result == ALL or s == scan_result)
-        ]
-
-    def truth(self, *, published_only: bool = True) -> list[dict[str, Any]]:
-        """Return the clicks (parsed), oldest first.
-
-        Args:
-            published_only: only clicks visible now; False includes pending ones.
-        """
-        return [click for _, click in self.timeline(published_only=published_only)]
-
-    def timeline(self, *, published_only: bool = True) -> list[tuple[float, dict[str, Any]]]:
-        """Return ``(published_at, click)`` pairs, oldest ``date`` first."""
-        now = time.time()
-        return [
-            (published, orjson.loads(blob))
-            for blob, published in zip(self._blobs, self._published, strict=True)
-            if not published_only or published <= now
-        ]
-
-    def pending_count(self) -> int:
-        """Return how many clicks are not visible yet (published in the future)."""
-        now = time.time()
-        while self._future and self._future[0] <= now:
-            heapq.heappop(self._future)
-        return len(self._future)
-
-    def __len__(self) -> int:
-        """Return the number of clicks, visible or not."""
-        return len(self._dates)
-
-
-def _with_copies(values: list[Any], originals: list[int]) -> list[Any]:
-    """Return ``values`` with ``values[i]`` repeated once more for each ``i`` in ``originals``."""
-    result: list[Any] = []
-    previous = 0
-    for index in originals:
-        result.extend(values[previous : index + 1])
-        result.append(values[index])
-        previous = index + 1
-    result.extend(values[previous:])
-    return result
+        return self.select_matching(
+            start=start, stop=stop, snapshot=snapshot, match=pair_matcher(route, scan_result)
+        )

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from collector.simulator.paging import ROUTES, SCAN_RESULTS, Query
+from collector.simulator.paging import ROUTES, SCAN_RESULTS
+from collector.simulator.query import Query
 
 
 class InvalidRequestError(Exception):
@@ -89,11 +91,28 @@ def page_size(value: Any, *, default: int, maximum: int) -> int:
     return value
 
 
-def resolve_query(item: dict[str, Any], *, now: float, to_inclusive: bool) -> Query:
+KindFilters = tuple[str, str, str, tuple[Any, ...]]
+"""An endpoint's filters: ``(kind, route, verdict, other filters)`` (see :class:`Query`)."""
+
+
+def url_filters(item: dict[str, Any]) -> KindFilters:
+    """The URL endpoint's filters: ``route`` and ``scanResult`` (both ``all`` by default)."""
+    route = choice(item.get("route", "all"), ROUTES, "route")
+    return "url", route, choice(item.get("scanResult", "all"), SCAN_RESULTS, "scanResult"), ()
+
+
+def resolve_query(
+    item: dict[str, Any],
+    *,
+    now: float,
+    to_inclusive: bool,
+    kind_filters: Callable[[dict[str, Any]], KindFilters] = url_filters,
+) -> Query:
     """Turn a ``data[0]`` filter into a :class:`Query` snapshotted at ``now``.
 
     Defaults (mimecast-api.md section 1): ``from`` = start of the current UTC day,
-    ``to`` = now, route and scanResult ``all``, newest first.
+    ``to`` = now, newest first; ``kind_filters`` reads the endpoint's own filters
+    (the URL endpoint's by default).
     """
     raw_from, raw_to = item.get("from"), item.get("to")
     start = (
@@ -101,13 +120,16 @@ def resolve_query(item: dict[str, Any], *, now: float, to_inclusive: bool) -> Qu
     )
     to = _date(raw_to, "to") if raw_to is not None else now
     stop = math.floor(to) + 1 if to_inclusive else math.ceil(to)
+    kind, route, verdict, others = kind_filters(item)
     return Query(
         start=start,
         stop=stop,
-        route=_choice(item.get("route", "all"), ROUTES, "route"),
-        scan_result=_choice(item.get("scanResult", "all"), SCAN_RESULTS, "scanResult"),
-        oldest_first=_flag(item.get("oldestFirst", False), "oldestFirst"),
+        route=route,
+        scan_result=verdict,
+        oldest_first=flag(item.get("oldestFirst", False), "oldestFirst"),
         snapshot=now,
+        kind=kind,
+        filters=others,
     )
 
 
@@ -124,7 +146,8 @@ def _date(value: Any, field: str) -> float:
     return parsed.timestamp()
 
 
-def _choice(value: Any, allowed: frozenset[str], field: str) -> str:
+def choice(value: Any, allowed: frozenset[str], field: str) -> str:
+    """Return ``value`` if it is one of ``allowed``; raises InvalidRequestError."""
     if not isinstance(value, str) or value not in allowed:
         raise InvalidRequestError(
             "err_validation_invalid_value",
@@ -134,7 +157,8 @@ def _choice(value: Any, allowed: frozenset[str], field: str) -> str:
     return value
 
 
-def _flag(value: Any, field: str) -> bool:
+def flag(value: Any, field: str) -> bool:
+    """Return a boolean filter value; raises InvalidRequestError."""
     # Python-repr bodies give real booleans; some clients send "true"/"false".
     if isinstance(value, bool):
         return value

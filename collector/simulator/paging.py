@@ -18,31 +18,13 @@ from typing import Any
 
 import orjson
 
-from collector.simulator.dataset import ClickDataset
+from collector.simulator.logstore import LogDataset
+from collector.simulator.query import Query
 
 ROUTES = frozenset({"inbound", "outbound", "internal", "all"})
 SCAN_RESULTS = frozenset({"clean", "malicious", "all"})
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A resolved get-logs filter, in whole epoch seconds.
-
-    Attributes:
-        start: first second included (``from``, inclusive).
-        stop: first second excluded (``to`` + 1 when ``to`` is inclusive).
-        route: ``inbound``, ``outbound``, ``internal`` or ``all``.
-        scan_result: ``clean``, ``malicious`` or ``all``.
-        oldest_first: ascending dates when true, newest first otherwise.
-        snapshot: wall-clock time of the pass's first request.
-    """
-
-    start: int
-    stop: int
-    route: str
-    scan_result: str
-    oldest_first: bool
-    snapshot: float
+ATTACHMENT_RESULTS = frozenset({"safe", "malicious", "timeout", "error", "unsafe", "all"})
+"""The attachment endpoint's ``result`` filter (kept in :attr:`Query.scan_result`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +53,10 @@ class PageToken:
         }
         if self.nonce:
             payload["s"] = self.nonce
+        if q.kind != "url" or q.filters:
+            # URL tokens keep their original text; the other endpoints' carry their kind.
+            payload["k"] = q.kind
+            payload["f"] = q.filters
         return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
 
     @classmethod
@@ -82,8 +68,9 @@ class PageToken:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             payload = orjson.loads(raw)
             start, stop, route, scan, oldest, snapshot = payload["q"]
+            kind, filters = payload.get("k", "url"), _tupled(payload.get("f", ()))
             token = cls(
-                Query(start, stop, route, scan, oldest, snapshot),
+                Query(start, stop, route, scan, oldest, snapshot, kind, filters),
                 payload["o"],
                 payload["n"],
                 payload["i"],
@@ -94,6 +81,13 @@ class PageToken:
         return token if payload.get("v") == 1 and _well_typed(token) else None
 
 
+def _tupled(value: Any) -> Any:
+    """JSON arrays back into the tuples a :class:`Query` hashes."""
+    if isinstance(value, list | tuple):
+        return tuple(_tupled(item) for item in value)
+    return value
+
+
 def _well_typed(token: PageToken) -> bool:
     q = token.query
     ints = (q.start, q.stop, token.offset, token.page_size, token.nonce)
@@ -102,7 +96,9 @@ def _well_typed(token: PageToken) -> bool:
         and token.offset >= 0
         and token.page_size >= 1
         and q.route in ROUTES
-        and q.scan_result in SCAN_RESULTS
+        and (q.scan_result in SCAN_RESULTS or q.scan_result in ATTACHMENT_RESULTS)
+        and isinstance(q.kind, str)
+        and isinstance(q.filters, tuple)
         and type(q.oldest_first) is bool
         and all(isinstance(v, int | float) for v in (q.snapshot, token.issued_at))
     )
@@ -112,11 +108,11 @@ class SnapshotCache:
     """The ordered results of the most recent queries, so each page is O(page size).
 
     A query evicted from the cache is rebuilt from the dataset; the result is the
-    same because clicks published after the snapshot never count.
+    same because records published after the snapshot never count.
 
     Args:
-        dataset: where clicks come from.
-        retention_secs: clicks older than this, relative to the snapshot, are gone
+        dataset: where records come from (one endpoint's).
+        retention_secs: records older than this, relative to the snapshot, are gone
             (Mimecast keeps 30 days); None keeps everything.
         capacity: how many queries to keep.
 
@@ -126,7 +122,7 @@ class SnapshotCache:
     """
 
     def __init__(
-        self, dataset: ClickDataset, retention_secs: float | None = None, capacity: int = 16
+        self, dataset: LogDataset, retention_secs: float | None = None, capacity: int = 16
     ) -> None:
         self._dataset = dataset
         self._retention = retention_secs
@@ -135,7 +131,7 @@ class SnapshotCache:
         self.rebuilds = 0
 
     def results(self, query: Query) -> list[bytes]:
-        """Return the query's clicks, serialized, in the order they are served."""
+        """Return the query's records, serialized, in the order they are served."""
         cached = self._results.get(query)
         if cached is not None:
             self._results.move_to_end(query)
@@ -144,12 +140,11 @@ class SnapshotCache:
         start = query.start
         if self._retention is not None:
             start = max(start, int(query.snapshot - self._retention) + 1)
-        ordered = self._dataset.select(
+        ordered = self._dataset.select_matching(
             start=start,
             stop=query.stop,
-            route=query.route,
-            scan_result=query.scan_result,
             snapshot=query.snapshot,
+            match=self._dataset.matcher(query),
         )
         if not query.oldest_first:
             ordered.reverse()

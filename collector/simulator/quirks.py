@@ -18,7 +18,8 @@ from typing import Any
 
 from collector.simulator.config import SimulatorConfig
 from collector.simulator.faults import HUGE_RESET_MS, QuotaConfig
-from collector.simulator.paging import PageToken, Query
+from collector.simulator.paging import PageToken
+from collector.simulator.query import Query
 
 HeaderList = list[tuple[str, str]]
 

@@ -28,12 +28,15 @@ class Arrival:
         pass_id: the snapshot time of the query it was resolved to, which is the
             same for every page of one pass; None when it was not resolved (a 429,
             an auth failure, a bad token...).
+        kind: the endpoint it was sent to (``url``, ``attachment``,
+            ``impersonation``); one quota, so one gate, covers them all.
     """
 
     at: float
     page_token: str | None
     status: int = 0
     pass_id: float | None = None
+    kind: str = "url"
 
 
 @dataclass(frozen=True, slots=True)

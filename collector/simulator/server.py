@@ -1,7 +1,9 @@
 """The :class:`Simulator`: a fake Mimecast API on a real socket.
 
-It wires the HTTP server to three endpoints: ``POST /oauth/token``,
-``POST /api/ttp/url/get-logs`` and a Mimecast-style 404/405 for everything else.
+It wires the HTTP server to ``POST /oauth/token``, the three TTP get-logs
+endpoints (``/api/ttp/url/get-logs``, ``/api/ttp/attachment/get-logs``,
+``/api/ttp/impersonation/get-logs``; kinds.py) and a Mimecast-style 404/405 for
+everything else.
 """
 
 from __future__ import annotations
@@ -10,33 +12,45 @@ import asyncio
 import contextlib
 import math
 import random
+from collections.abc import Iterable
 from types import TracebackType
+from typing import Any
 
 from collector.httpserver import HttpServer, Request, Response
-from collector.simulator.api import GET_LOGS_PATH, GetLogsApi
+from collector.simulator.api import GetLogsApi
 from collector.simulator.auth import Authenticator, HmacVerifier, TokenStore, token_endpoint
 from collector.simulator.config import SimulatorConfig, SimulatorStats
 from collector.simulator.dataset import ClickDataset
 from collector.simulator.envelope import mimecast_error
 from collector.simulator.faults import FaultPlan
 from collector.simulator.generator import ClickFactory
-from collector.simulator.live import LiveFeeder
+from collector.simulator.kinds import KINDS
+from collector.simulator.live import LiveFeeder, MakeOne
+from collector.simulator.logstore import LogDataset
+from collector.simulator.ttp_datasets import AttachmentDataset, ImpersonationDataset
+from collector.simulator.ttp_generator import AttachmentFactory, ImpersonationFactory
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a secret
+_KIND_BY_PATH = {kind.path: name for name, kind in KINDS.items()}
 
 
 class Simulator:
-    """A simulated Mimecast URL Protection logs API.
+    """A simulated Mimecast TTP logs API (URL, attachment and impersonation logs).
 
     Args:
         config: settings; defaults to ``SimulatorConfig()``.
         dataset: the clicks to serve; defaults to an empty dataset.
         faults: the fault plan; defaults to no faults.
+        attachments: the attachment logs to serve; defaults to an empty dataset.
+        impersonations: the impersonation logs to serve; defaults to an empty dataset.
 
     Attributes:
         config: the settings in use.
         dataset: the clicks served (the ground truth for tests).
-        faults: the fault plan; schedule faults on it at any time.
+        attachments: the attachment logs served.
+        impersonations: the impersonation logs served.
+        faults: the fault plan, shared by the three endpoints; schedule faults on
+            it at any time.
         stats: counters of what was served.
 
     Use as ``async with Simulator(...) as sim:`` or call :meth:`start` and
@@ -48,9 +62,16 @@ class Simulator:
         config: SimulatorConfig | None = None,
         dataset: ClickDataset | None = None,
         faults: FaultPlan | None = None,
+        *,
+        attachments: AttachmentDataset | None = None,
+        impersonations: ImpersonationDataset | None = None,
     ) -> None:
         self.config = config if config is not None else SimulatorConfig()
         self.dataset = dataset if dataset is not None else ClickDataset()
+        self.attachments = attachments if attachments is not None else AttachmentDataset()
+        self.impersonations = (
+            impersonations if impersonations is not None else ImpersonationDataset()
+        )
         self.faults = faults if faults is not None else FaultPlan(seed=self.config.seed)
         self.stats = SimulatorStats()
         self.tokens = TokenStore(self.config.token_ttl_secs)
@@ -67,6 +88,7 @@ class Simulator:
             auth=Authenticator(self.tokens, verifier),
             tokens=self.tokens,
             stats=self.stats,
+            others={"attachment": self.attachments, "impersonation": self.impersonations},
         )
         self._server = HttpServer(
             self._route,
@@ -75,10 +97,17 @@ class Simulator:
             on_error=self._record_error,
             tls=self.config.tls,
         )
-        self._live: asyncio.Task[None] | None = None
-        self._live_rng = random.Random(f"live:{self.config.seed}")
-        self._live_factory = ClickFactory(self.config.seed + 1_000_003)
+        self._live: list[asyncio.Task[None]] = []
         self.last_error: BaseException | None = None
+
+    @property
+    def datasets(self) -> dict[str, LogDataset]:
+        """Every endpoint's records by kind: ``url``, ``attachment``, ``impersonation``."""
+        return {
+            "url": self.dataset,
+            "attachment": self.attachments,
+            "impersonation": self.impersonations,
+        }
 
     @property
     def port(self) -> int:
@@ -127,34 +156,72 @@ class Simulator:
         late_fraction: float = 0.2,
         max_delay_secs: float = 120.0,
         duplicate_fraction: float = 0.02,
+        kinds: Iterable[str] = ("url",),
     ) -> None:
-        """Start adding new clicks in the background (needs a running event loop).
+        """Start adding new records in the background (needs a running event loop).
 
         Args:
-            rate_per_sec: clicks per second.
-            late_fraction: share of clicks published late: their ``date`` is
+            rate_per_sec: records per second, for each kind.
+            late_fraction: share of records published late: their date is
                 ``now - delay`` but they become visible only now.
-            max_delay_secs: a late click's delay is uniform in ``[1, max_delay_secs]``.
-            duplicate_fraction: share of clicks that copy a recent click byte for byte.
+            max_delay_secs: a late record's delay is uniform in ``[1, max_delay_secs]``.
+            duplicate_fraction: share of records that copy a recent one byte for byte.
+            kinds: the endpoints that get new records (``url``, ``attachment``,
+                ``impersonation``).
         """
-        if self._live is not None:
+        if self._live:
             raise RuntimeError("live mode is already running")
-        feeder = LiveFeeder(
-            self.dataset,
-            self._live_factory,
-            self._live_rng,
-            rate_per_sec=rate_per_sec,
-            late_fraction=late_fraction,
-            max_delay_secs=max_delay_secs,
-            duplicate_fraction=duplicate_fraction,
+        kinds = tuple(dict.fromkeys(kinds))
+        unknown = [kind for kind in kinds if kind not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r}; known: {', '.join(KINDS)}")
+        feeders = [
+            LiveFeeder(
+                self.datasets[kind],
+                self._live_maker(kind),
+                # The URL feeder keeps the seed string it always had.
+                random.Random(
+                    f"live:{self.config.seed}"
+                    if kind == "url"
+                    else f"live-{kind}:{self.config.seed}"
+                ),
+                rate_per_sec=rate_per_sec,
+                late_fraction=late_fraction,
+                max_delay_secs=max_delay_secs,
+                duplicate_fraction=duplicate_fraction,
+            )
+            for kind in kinds
+        ]
+        loop = asyncio.get_running_loop()
+        self._live = [loop.create_task(f.run(), name="simulator-live") for f in feeders]
+
+    def _live_maker(self, kind: str) -> MakeOne:
+        """Return the one-record maker of ``kind``'s live feeder (raises KeyError if unknown)."""
+        seed = self.config.seed + 1_000_003
+        if kind == "url":
+            clicks = ClickFactory(seed)
+
+            def make_click(date: int) -> tuple[bytes, tuple[str, str]]:
+                blob, route, scan = clicks.make(date)
+                return blob, (route, scan)
+
+            return make_click
+        records: AttachmentFactory | ImpersonationFactory = (
+            AttachmentFactory(seed) if kind == "attachment" else ImpersonationFactory(seed)
         )
-        self._live = asyncio.get_running_loop().create_task(feeder.run(), name="simulator-live")
+
+        def make_record(date: int) -> tuple[bytes, Any]:
+            blobs, facets = records.make_many([date])
+            return blobs[0], facets[0]
+
+        return make_record
 
     async def stop_live(self) -> None:
         """Stop live mode, if running."""
-        task, self._live = self._live, None
-        if task is not None:
+        tasks, self._live = self._live, []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -164,10 +231,11 @@ class Simulator:
 
     async def _route(self, request: Request) -> Response:
         self.stats.requests[request.path] += 1
-        if request.path == GET_LOGS_PATH:
+        kind = _KIND_BY_PATH.get(request.path)
+        if kind is not None:
             if request.method != "POST":
                 return _method_not_allowed()
-            return await self.api.handle(request)
+            return await self.api.handle(request, kind)
         if request.path == TOKEN_PATH:
             if request.method != "POST":
                 return _method_not_allowed()

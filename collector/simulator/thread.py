@@ -18,6 +18,7 @@ from collector.simulator.config import SimulatorConfig
 from collector.simulator.dataset import ClickDataset
 from collector.simulator.faults import FaultPlan
 from collector.simulator.server import Simulator
+from collector.simulator.ttp_datasets import AttachmentDataset, ImpersonationDataset
 
 T = TypeVar("T")
 
@@ -29,6 +30,8 @@ class SimulatorThread:
         config: settings, as for :class:`Simulator`.
         dataset: clicks, as for :class:`Simulator`.
         faults: fault plan, as for :class:`Simulator`.
+        attachments: attachment logs, as for :class:`Simulator`.
+        impersonations: impersonation logs, as for :class:`Simulator`.
         timeout_secs: how long :meth:`start`, :meth:`stop` and :meth:`call` wait.
 
     Attributes:
@@ -44,9 +47,13 @@ class SimulatorThread:
         dataset: ClickDataset | None = None,
         faults: FaultPlan | None = None,
         *,
+        attachments: AttachmentDataset | None = None,
+        impersonations: ImpersonationDataset | None = None,
         timeout_secs: float = 30.0,
     ) -> None:
-        self.simulator = Simulator(config, dataset, faults)
+        self.simulator = Simulator(
+            config, dataset, faults, attachments=attachments, impersonations=impersonations
+        )
         self._timeout = timeout_secs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

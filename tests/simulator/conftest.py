@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +22,9 @@ async def make_sim() -> AsyncIterator[MakeSim]:
         config: SimulatorConfig | None = None,
         dataset: ClickDataset | None = None,
         faults: FaultPlan | None = None,
+        **others: Any,
     ) -> Simulator:
-        sim = Simulator(config, dataset, faults)
+        sim = Simulator(config, dataset, faults, **others)
         await sim.start()
         started.append(sim)
         return sim

@@ -221,10 +221,10 @@ async def test_unknown_path_is_404_and_wrong_method_405(
     make_sim: MakeSim, client: httpx.AsyncClient
 ) -> None:
     sim = await make_sim()
-    missing = await client.post(f"{sim.base_url}/api/ttp/attachment/get-logs", json={})
+    missing = await client.post(f"{sim.base_url}/api/dlp/get-logs", json={})
     assert missing.status_code == 404
     assert error_of(missing)["code"] == "err_xdk_not_found"
     wrong = await client.get(f"{sim.base_url}/api/ttp/url/get-logs")
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "POST"
-    assert sim.stats.requests["/api/ttp/attachment/get-logs"] == 1
+    assert sim.stats.requests["/api/dlp/get-logs"] == 1

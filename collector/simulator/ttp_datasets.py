@@ -1,0 +1,139 @@
+"""The attachment and impersonation endpoints' stores, and how their filters match.
+
+* :class:`AttachmentDataset`: ``/api/ttp/attachment/get-logs``, date ``date``,
+  facet ``(route, result)``, filters ``route`` and ``result``.
+* :class:`ImpersonationDataset`: ``/api/ttp/impersonation/get-logs``, date
+  ``eventTime``, filters ``taggedMalicious``, ``searchField`` + ``query``,
+  ``identifiers[]`` and ``actions[]`` (the query's ``filters`` tuple).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from collector.simulator.logstore import LogDataset, Matcher, interned, pair_matcher
+from collector.simulator.ttp_generator import (
+    AttachmentFactory,
+    ImpersonationFacet,
+    ImpersonationFactory,
+    impersonation_facet,
+)
+
+if TYPE_CHECKING:
+    from collector.simulator.query import Query
+
+SEARCH_FIELDS = ("senderAddress", "recipientAddress", "subject", "policy", "all")
+"""The impersonation endpoint's ``searchField`` values (``policy`` is ``definition``)."""
+# Where each searchField's text sits in an ImpersonationFacet.
+_SEARCHED: dict[str, tuple[int, ...]] = {
+    "senderAddress": (3,),
+    "recipientAddress": (4,),
+    "subject": (5,),
+    "policy": (6,),
+    "all": (3, 4, 5, 6),
+}
+
+
+class AttachmentDataset(LogDataset):
+    """Attachment Protection logs; facet ``(route, result)``."""
+
+    kind: ClassVar[str] = "attachment"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+
+    @classmethod
+    def generate(
+        cls,
+        count: int,
+        *,
+        start: int,
+        end: int,
+        seed: int = 0,
+        duplicate_fraction: float = 0.02,
+        burst_fraction: float = 0.1,
+    ) -> AttachmentDataset:
+        """Make exactly ``count`` attachment logs (copies and bursts as for clicks)."""
+        return cls._generated(
+            count,
+            start=start,
+            end=end,
+            rng=random.Random(f"attachment-dataset:{seed}"),
+            duplicate_fraction=duplicate_fraction,
+            burst_fraction=burst_fraction,
+            make=lambda dates: AttachmentFactory(seed).make_many(dates),
+        )
+
+    def facet_of(self, record: dict[str, Any]) -> Any:
+        """Return ``(route, result)``."""
+        return interned(self._pairs, str(record.get("route", "")), str(record.get("result", "")))
+
+    def matcher(self, query: Query) -> Matcher | None:
+        """Test ``route`` and ``result`` (kept in ``query.scan_result``)."""
+        return pair_matcher(query.route, query.scan_result)
+
+
+class ImpersonationDataset(LogDataset):
+    """Impersonation Protection logs, dated by ``eventTime``."""
+
+    kind: ClassVar[str] = "impersonation"
+    date_field: ClassVar[str] = "eventTime"
+
+    @classmethod
+    def generate(
+        cls,
+        count: int,
+        *,
+        start: int,
+        end: int,
+        seed: int = 0,
+        duplicate_fraction: float = 0.02,
+        burst_fraction: float = 0.1,
+    ) -> ImpersonationDataset:
+        """Make exactly ``count`` impersonation logs (copies and bursts as for clicks)."""
+        return cls._generated(
+            count,
+            start=start,
+            end=end,
+            rng=random.Random(f"impersonation-dataset:{seed}"),
+            duplicate_fraction=duplicate_fraction,
+            burst_fraction=burst_fraction,
+            make=lambda dates: ImpersonationFactory(seed).make_many(dates),
+        )
+
+    def facet_of(self, record: dict[str, Any]) -> Any:
+        """Return the filtered values (see ``ttp_generator.impersonation_facet``)."""
+        return impersonation_facet(record)
+
+    def matcher(self, query: Query) -> Matcher | None:
+        """Test ``taggedMalicious``, ``searchField``/``query``, ``identifiers``, ``actions``."""
+        return impersonation_matcher(query.filters)
+
+
+def impersonation_matcher(filters: tuple[Any, ...]) -> Matcher | None:
+    """Return the test of ``(taggedMalicious, searchField, query, identifiers, actions)``.
+
+    ``taggedMalicious`` None means no filter; ``query`` matches as a case-insensitive
+    substring of the searched field(s); a record matches ``identifiers`` when it has
+    any of them, and ``actions`` when its action is one of them; empty = no filter.
+    """
+    if not filters:
+        return None
+    tagged, search_field, text, identifiers, actions = filters
+    needle = str(text).casefold()
+    positions = _SEARCHED.get(search_field, _SEARCHED["all"])
+    wanted_ids, wanted_actions = frozenset(identifiers), frozenset(actions)
+    if tagged is None and not needle and not wanted_ids and not wanted_actions:
+        return None
+
+    def match(facet: ImpersonationFacet) -> bool:
+        return (
+            (tagged is None or facet[0] == tagged)
+            and (not wanted_actions or facet[1] in wanted_actions)
+            and (not wanted_ids or not wanted_ids.isdisjoint(facet[2]))
+            and (not needle or any(needle in str(facet[i]).casefold() for i in positions))
+        )
+
+    return match
