@@ -26,7 +26,7 @@ from collector.progress import backlog_progress
 from collector.result import CommandResult
 from collector.retry import RetryPolicy
 from collector.sinks import SinkContext
-from collector.sources.mimecast import build_source
+from collector.sources.mimecast import PacerRegistry, build_source
 from collector.stats import SourceStats
 from collector.store import CheckpointStore
 
@@ -76,9 +76,15 @@ async def check(path: Path, result: CommandResult) -> CommandResult:
     """``check``: config, Mimecast authentication and every sink's healthcheck."""
     config = _load(path)
     result.say(f"config {path}: OK ({len(config.sources)} source(s), {len(config.sinks)} sink(s))")
+    # One registry: sources on one credential log in once, then each tests its endpoint.
+    credentials = PacerRegistry()
     for name, source_config in config.sources.items():
         source = build_source(
-            name, source_config, stats=SourceStats(), retry=RetryPolicy(max_secs=15)
+            name,
+            source_config,
+            stats=SourceStats(),
+            retry=RetryPolicy(max_secs=15),
+            pacers=credentials,
         )
         try:
             result.say(f"source {name}: OK ({await source.check()})")

@@ -228,9 +228,14 @@ def test_second_process_on_the_same_state_is_refused(tmp_path: Path) -> None:
 def test_demo_runs_without_credentials(tmp_path: Path) -> None:
     done = cli("demo", "--out", str(tmp_path / "demo-out"), "--clicks", "2000")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Collected 2,000 click logs" in done.stdout
-    assert "0 missing, 0 duplicated" in done.stdout
-    assert len((tmp_path / "demo-out" / "url-clicks.ndjson").read_bytes().splitlines()) == 2000
+    out = tmp_path / "demo-out"
+    assert "2,000 click logs into" in done.stdout
+    assert "400 attachment logs into" in done.stdout
+    assert "400 impersonation logs into" in done.stdout
+    assert done.stdout.count("0 missing, 0 duplicated") == 3
+    assert len((out / "url-clicks.ndjson").read_bytes().splitlines()) == 2000
+    for name in ("attachments", "impersonation"):
+        assert len((out / f"{name}.ndjson").read_bytes().splitlines()) == 400
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

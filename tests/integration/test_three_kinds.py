@@ -109,7 +109,9 @@ async def test_three_kinds_with_faults_each_exact(tmp_path: Path) -> None:
         async with Collector(config) as collector:
             results = await run_once(collector, asyncio.Event())
             gates = [name for name in collector.gates() if name.startswith("mimecast/")]
+        logins = sim.stats.tokens_issued
     assert results == {"clicks": None, "attachments": None, "impersonation": None}
+    assert logins == 1, "one credential, one OAuth2 login for the three sources"
     assert gates == ["mimecast/clicks"], "one credential, one gate"
     for kind in KINDS:
         lines = delivered(tmp_path, kind)

@@ -29,6 +29,19 @@ def build_source(
     retry: RetryPolicy | None = None,
 ) -> Source:
     """The source of ``[sources.<name>]``, counting into ``stats`` (the caller owns them);
-    sources sharing a credential share ``pacers``' pacer and 429 gate."""
-    pacer = pacers.for_credential(credential_key(config), name) if pacers else None
-    return MimecastClient(name, config, stats=stats, transport=transport, pacer=pacer, retry=retry)
+    sources sharing a credential share ``pacers``' pacer, 429 gate and OAuth2 token."""
+    if pacers is None:
+        return MimecastClient(name, config, stats=stats, transport=transport, retry=retry)
+    key = credential_key(config)
+    tokens = None
+    if config.auth == "oauth2" and config.client_id and config.client_secret:
+        tokens = pacers.tokens_for(key, config.client_id, config.client_secret)
+    return MimecastClient(
+        name,
+        config,
+        stats=stats,
+        transport=transport,
+        retry=retry,
+        pacer=pacers.for_credential(key, name),
+        tokens=tokens,
+    )

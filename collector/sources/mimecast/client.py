@@ -65,6 +65,7 @@ class MimecastClient:
         stats: SourceStats,
         pacer: QuotaPacer | None = None,
         endpoint: Endpoint | None = None,
+        tokens: OAuth2TokenProvider | None = None,
     ) -> None:
         self.name = name
         self._config = config
@@ -88,7 +89,8 @@ class MimecastClient:
         self._signer: HmacSigner | None = None
         # The config model guarantees the credentials of the chosen scheme are present.
         if config.auth == "oauth2" and config.client_id and config.client_secret:
-            self._tokens = OAuth2TokenProvider(config.client_id, config.client_secret)
+            # Sources on one credential share one token (``tokens``): one login for all.
+            self._tokens = tokens or OAuth2TokenProvider(config.client_id, config.client_secret)
         elif config.app_id and config.app_key and config.access_key and config.secret_key:
             self._signer = HmacSigner(
                 config.app_id, config.app_key, config.access_key, config.secret_key

@@ -25,9 +25,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from pydantic import SecretStr
 
 from collector.errors import BackpressureTooLongError
 from collector.gate import LOG_WAIT_SECS, BackpressureGate, describe_secs
+from collector.sources.mimecast.auth import OAuth2TokenProvider
 from collector.sources.mimecast.responses import rate_limit_wait_secs
 from collector.stats import GateStats
 
@@ -147,10 +149,20 @@ class QuotaPacer:
 
 
 class PacerRegistry:
-    """One pacer per credential, shared by the sources that use it."""
+    """One pacer (and one OAuth2 token) per credential, shared by the sources that use it."""
 
     def __init__(self) -> None:
         self._pacers: dict[tuple[str, ...], QuotaPacer] = {}
+        self._tokens: dict[tuple[str, ...], OAuth2TokenProvider] = {}
+
+    def tokens_for(
+        self, key: tuple[str, ...], client_id: str, client_secret: SecretStr
+    ) -> OAuth2TokenProvider:
+        """The OAuth2 token of the credential ``key``: fetched once for all its sources."""
+        provider = self._tokens.get(key)
+        if provider is None:
+            provider = self._tokens[key] = OAuth2TokenProvider(client_id, client_secret)
+        return provider
 
     def for_credential(self, key: tuple[str, ...], source: str = "") -> QuotaPacer:
         """The pacer of the credential identified by ``key`` (not a secret).
