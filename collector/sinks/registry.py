@@ -18,6 +18,7 @@ BUILTIN_SINKS: dict[str, str] = {
     "elasticsearch": "collector.sinks.http.elasticsearch:ElasticsearchSinkConfig",
     "http": "collector.sinks.http.generic:HttpSinkConfig",
     "syslog": "collector.sinks.syslog:SyslogSinkConfig",
+    "kafka": "collector.sinks.kafka_config:KafkaSinkConfig",
 }
 
 

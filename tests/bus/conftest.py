@@ -1,0 +1,3 @@
+from tests.bus.brokers import tansu
+
+__all__ = ["tansu"]
