@@ -24,21 +24,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import re
-import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 import structlog
 
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Batch, Event
-from collector.secrets import scrub
 from collector.sinks import SinkContext
 from collector.sinks.encoding import encode_ndjson
 from collector.sinks.http.dead_letter import DeadLetterStore, Rejection, dead_letter_directory
+from collector.sinks.kafka_client import (
+    REFUSED,
+    TIMED_OUT,
+    TOO_LARGE,
+    PolledProducer,
+    Reports,
+    describe,
+)
 from collector.sinks.kafka_config import MAX_TOPIC_CHARS, KafkaSinkConfig
 
 if TYPE_CHECKING:
@@ -48,49 +53,11 @@ log = structlog.get_logger("collector.sinks.kafka")
 
 KIND = "url"
 """The kind of log this collector reads; ``{kind}`` in a topic template."""
-INSTALL_HINT = "pip install 'mimecast-collector[kafka]'"
 # Pages whose partial progress is remembered, so a retry skips what Kafka acknowledged.
 REMEMBERED_PAGES = 64
 # Beyond the producer's own delivery timeout, how long a page waits for its reports.
 REPORT_GRACE_SECS = 30.0
-
-# Kafka error codes by what they mean for the click (librdkafka's names in comments).
-TOO_LARGE = frozenset({10, 87})  # MSG_SIZE_TOO_LARGE, INVALID_RECORD
-REFUSED = frozenset({17, 29, 31, 58, -169})  # TOPIC_EXCEPTION, *_AUTHORIZATION_FAILED,
-# SASL_AUTHENTICATION_FAILED, _AUTHENTICATION
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def describe(error: KafkaError) -> str:
-    """``NAME: words`` of a Kafka error, secrets scrubbed."""
-    return scrub(f"{error.name()}: {error.str()}")
-
-
-class _Reports:
-    """The delivery reports of one page, filled in by the producer's polling thread."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
-        self.errors: list[KafkaError | None] = [None] * count
-        self.reported = [False] * count
-        self.done: asyncio.Future[None] = loop.create_future()
-        self._loop = loop
-        self._waiting = count
-        self._lock = threading.Lock()
-        if not count:
-            self.done.set_result(None)
-
-    def report(self, index: int, error: KafkaError | None, _message: Any = None) -> None:
-        with self._lock:
-            self.errors[index] = error
-            self.reported[index] = True
-            self._waiting -= 1
-            last = self._waiting == 0
-        if last:
-            self._loop.call_soon_threadsafe(self._finish)
-
-    def _finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
 
 
 class KafkaSink:
@@ -105,9 +72,7 @@ class KafkaSink:
         )
         self.unconfirmed_resent = 0
         """Clicks sent again after their first outcome stayed unknown (possible doubles)."""
-        self._producer: Producer | None = None
-        self._poller: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._producer: PolledProducer | None = None
         self._last_client_error: KafkaError | None = None
         self._acknowledged: OrderedDict[tuple[str, str, int], set[str]] = OrderedDict()
         self._topics: dict[str, str] = {}
@@ -120,39 +85,14 @@ class KafkaSink:
         """
         await self.aclose()
         self._producer = self._new_producer()
-        self._stop.clear()
-        self._poller = threading.Thread(
-            target=self._poll, args=(self._producer,), name=f"kafka-{self.name}", daemon=True
-        )
-        self._poller.start()
 
-    def _new_producer(self) -> Producer:
-        try:
-            from confluent_kafka import KafkaException, Producer
-        except ImportError:
-            raise SinkError(
-                self.name, f"the kafka sink needs confluent-kafka: {INSTALL_HINT}"
-            ) from None
-        settings: dict[str, Any] = {
-            **self.config.producer_settings(),
-            "error_cb": self._client_error,
-            # librdkafka's own lines go through the stdlib logger (JSON like ours).
-            "logger": logging.getLogger("collector.sinks.kafka.librdkafka"),
-            "log_level": 3,
-        }
-        try:
-            return Producer(settings)
-        except KafkaException as exc:
-            raise SinkError(self.name, f"librdkafka refused a setting: {exc}") from None
+    def _new_producer(self) -> PolledProducer:
+        return PolledProducer(self.name, self.config.producer_settings(), self._client_error)
 
     def _client_error(self, error: KafkaError) -> None:
         # Connection-level trouble (all brokers down, TLS, SASL) is reported here, not per
         # message; it explains a page that times out.
         self._last_client_error = error
-
-    def _poll(self, producer: Producer) -> None:
-        while not self._stop.is_set():
-            producer.poll(0.1)
 
     def _topic(self, source: str) -> str:
         topic = self._topics.get(source)
@@ -176,22 +116,22 @@ class KafkaSink:
         """
         if not events:
             return
-        producer = self._producer
-        if producer is None:
+        handle = self._producer
+        if handle is None:
             raise SinkError(self.name, "send() before start()")
         page = (events[0].event_id, events[-1].event_id, len(events))
         acknowledged = self._acknowledged.get(page, set())
         todo = [event for event in events if event.event_id not in acknowledged]
-        reports = _Reports(asyncio.get_running_loop(), len(todo))
-        await self._produce(producer, todo, reports)
+        reports = Reports(asyncio.get_running_loop(), len(todo))
+        await self._produce(handle.producer, todo, reports)
         try:
             async with asyncio.timeout(self.config.delivery_timeout_secs + REPORT_GRACE_SECS):
                 await reports.done
         except TimeoutError:
             pass  # reports still missing count as unknown outcomes below
-        await self._settle(page, todo, reports, acknowledged)
+        await self._settle(page, todo, reports, acknowledged, handle)
 
-    async def _produce(self, producer: Producer, todo: list[Event], reports: _Reports) -> None:
+    async def _produce(self, producer: Producer, todo: list[Event], reports: Reports) -> None:
         from confluent_kafka import KafkaException
 
         by_key = self.config.key == "event_id"
@@ -217,13 +157,15 @@ class KafkaSink:
         self,
         page: tuple[str, str, int],
         todo: list[Event],
-        reports: _Reports,
+        reports: Reports,
         acknowledged: set[str],
+        handle: PolledProducer,
     ) -> None:
         rejected: list[tuple[Event, Rejection]] = []
         refused: KafkaError | None = None
         retry: KafkaError | None = None
         unknown = 0
+        stuck = not reports.done.done()
         for event, error, reported in zip(todo, reports.errors, reports.reported, strict=True):
             if not reported:
                 unknown += 1
@@ -235,8 +177,7 @@ class KafkaSink:
                 refused = error
             else:
                 retry, unknown = error, unknown + 1
-                if error.fatal():
-                    await self._replace_producer()
+                stuck = stuck or error.fatal() or error.code() == TIMED_OUT
         if rejected:
             await self._reject(rejected)
         if refused is not None:
@@ -244,6 +185,8 @@ class KafkaSink:
         if retry is None and unknown == 0:
             self._acknowledged.pop(page, None)
             return
+        if stuck:
+            await self._replace_producer(handle)
         self._remember(page, acknowledged)
         self.unconfirmed_resent += unknown
         raise TransientSinkError(self.name, self._retry_reason(retry, unknown, len(todo)))
@@ -281,11 +224,16 @@ class KafkaSink:
             path=str(path),
         )
 
-    async def _replace_producer(self) -> None:
-        # A fatal error (e.g. the idempotence state lost with a restarted broker) leaves
-        # the producer unusable: the retry gets a new one.
+    async def _replace_producer(self, broken: PolledProducer) -> None:
+        # A producer whose messages time out may never recover (an idempotent producer
+        # whose broker restarted empty keeps waiting for state that is gone), and a fatal
+        # error leaves it unusable: the retry gets a new one. Its leftover messages are
+        # purged, so every page still waiting on it is answered and retried too.
+        if self._producer is not broken:
+            return  # another page replaced it already
         log.warning("kafka_producer_replaced", sink=self.name)
-        await self.start()
+        self._producer = self._new_producer()
+        await asyncio.to_thread(broken.close, purge=True)
 
     async def healthcheck(self) -> None:
         """Fetch the cluster's metadata: the brokers answer and accept our credentials.
@@ -295,24 +243,22 @@ class KafkaSink:
         """
         from confluent_kafka import KafkaException
 
-        producer = self._producer
-        if producer is None:
+        handle = self._producer
+        if handle is None:
             raise SinkError(self.name, "healthcheck() before start()")
         try:
-            await asyncio.to_thread(producer.list_topics, timeout=self.config.delivery_timeout_secs)
+            await asyncio.to_thread(
+                handle.producer.list_topics, timeout=self.config.delivery_timeout_secs
+            )
         except KafkaException as exc:
             raise SinkError(self.name, f"no answer from Kafka: {describe(exc.args[0])}") from None
 
     async def aclose(self) -> None:
         """Stop polling and drop the producer. Safe to call twice."""
-        producer, self._producer = self._producer, None
-        poller, self._poller = self._poller, None
-        self._stop.set()
-        if poller is not None:
-            await asyncio.to_thread(poller.join)
-        if producer is not None:
+        handle, self._producer = self._producer, None
+        if handle is not None:
             # Nothing should be in flight (send waits); anything left is dropped, not waited on.
-            await asyncio.to_thread(producer.flush, 1.0)
+            await asyncio.to_thread(handle.close, purge=False)
         await self.dead_letters.aclose()
 
     def __repr__(self) -> str:
