@@ -19,6 +19,7 @@ BUILTIN_SINKS: dict[str, str] = {
     "http": "collector.sinks.http.generic:HttpSinkConfig",
     "syslog": "collector.sinks.syslog:SyslogSinkConfig",
     "kafka": "collector.sinks.kafka_config:KafkaSinkConfig",
+    "otlp": "collector.sinks.otlp:OtlpSinkConfig",
 }
 
 

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,82 @@ def tansu(tmp_path: Path) -> Iterator[Tansu]:
         yield broker
     finally:
         broker.kill()
+
+
+class Rotel:
+    """rotel, an OpenTelemetry collector, printing every log record it receives."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = _binary("rotel", "rotel-agent")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / "rotel.log"
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        grpc = free_port()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    "start",
+                    "--otlp-grpc-endpoint",
+                    f"127.0.0.1:{grpc}",
+                    "--otlp-http-endpoint",
+                    f"127.0.0.1:{self.port}",
+                    "--exporter",
+                    "blackhole",
+                    "--debug-log",
+                    "logs",
+                    "--debug-log-verbosity",
+                    "detailed",
+                    "--pid-file",
+                    str(self.directory / "rotel.pid"),
+                    "--log-file",
+                    str(self.directory / "rotel-agent.log"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_listening(self.process, self.port, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def records(self, *, expect: int, timeout: float = 20) -> list[dict[str, Any]]:
+        """Every log record printed so far: its body and attributes, as strings."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = parse_debug_log(self.log.read_text(errors="replace"))
+            if len(records) >= expect or time.monotonic() > deadline:
+                return records
+            time.sleep(0.1)
+
+
+def parse_debug_log(text: str) -> list[dict[str, Any]]:
+    """rotel's detailed debug log: ``LogRecord #n``, ``Body: Str(...)``, ``-> key: Str(v)``."""
+    records: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line.startswith("LogRecord #"):
+            records.append({"attributes": {}})
+        elif records and line.startswith("Body: "):
+            records[-1]["body"] = line.removeprefix("Body: ")
+        elif records and line.startswith("SeverityText: "):
+            records[-1]["severity"] = line.removeprefix("SeverityText: ")
+        elif records and line.strip().startswith("-> ") and "body" in records[-1]:
+            key, _, value = line.strip().removeprefix("-> ").partition(": ")
+            records[-1]["attributes"][key] = value
+    return records
+
+
+@pytest.fixture
+def rotel(tmp_path: Path) -> Iterator[Rotel]:
+    collector = Rotel(tmp_path)
+    collector.start()
+    try:
+        yield collector
+    finally:
+        collector.stop()

@@ -1,3 +1,3 @@
-from tests.bus.brokers import tansu
+from tests.bus.brokers import rotel, tansu
 
-__all__ = ["tansu"]
+__all__ = ["rotel", "tansu"]
