@@ -8,6 +8,7 @@ through :func:`scrub_secrets`, so a secret can not reach a log even by accident.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
@@ -82,7 +83,9 @@ def configure_logging(
             renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
             logger_factory = structlog.PrintLoggerFactory(out)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        # NO_COLOR (no-color.org): a person who asked for no colours gets none.
+        colors = out.isatty() and not os.environ.get("NO_COLOR")
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
         logger_factory = structlog.PrintLoggerFactory(out)
     # Libraries log through the standard library (APScheduler, httpx): render those
     # lines the same way, and keep their routine chatter out.
