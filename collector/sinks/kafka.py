@@ -189,6 +189,7 @@ class KafkaSink:
             await self._replace_producer(handle)
         self._remember(page, acknowledged)
         self.unconfirmed_resent += unknown
+        self.stats.resent += bool(unknown)  # a batch whose outcome is unknown will be sent again
         raise TransientSinkError(self.name, self._retry_reason(retry, unknown, len(todo)))
 
     def _retry_reason(self, error: KafkaError | None, unknown: int, total: int) -> str:
