@@ -130,8 +130,9 @@ def tansu(tmp_path: Path) -> Iterator[Tansu]:
 class Rotel:
     """rotel, an OpenTelemetry collector, printing every log record it receives."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, debug: bool = True) -> None:
         self.binary = _binary("rotel", "rotel-agent")
+        self.debug = debug
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / "rotel.log"
@@ -140,6 +141,8 @@ class Rotel:
 
     def start(self) -> None:
         grpc = free_port()
+        # --debug-log prints each record received (what the tests read back).
+        debug = ["--debug-log", "logs", "--debug-log-verbosity", "detailed"] * self.debug
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
@@ -151,10 +154,7 @@ class Rotel:
                     f"127.0.0.1:{self.port}",
                     "--exporter",
                     "blackhole",
-                    "--debug-log",
-                    "logs",
-                    "--debug-log-verbosity",
-                    "detailed",
+                    *debug,
                     "--pid-file",
                     str(self.directory / "rotel.pid"),
                     "--log-file",
