@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,69 @@ async def test_unreachable_broker_is_a_transient_error_naming_it(tmp_path: Path)
     finally:
         await kafka.aclose()
     assert kafka.unconfirmed_resent == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"bootstrap_servers": ["kafka.example.net:9092"], "security_protocol": "plaintext"},
+            "plain text is allowed only to loopback brokers",
+        ),
+        (
+            {"security_protocol": "sasl_ssl", "sasl_mechanism": "PLAIN"},
+            "needs sasl_mechanism, sasl_username and sasl_password",
+        ),
+        ({"topic": "mimecast.{tenant}"}, "unknown field {tenant}"),
+        ({"bootstrap_servers": ["no-port"]}, "is not host:port"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path: Path, options: dict[str, Any], message: str) -> None:
+    from collector.config import parse_config
+    from collector.errors import ConfigError
+
+    sink_options = {"type": "kafka", "bootstrap_servers": ["127.0.0.1:9092"], **options}
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        parse_config(
+            {
+                "state_dir": str(tmp_path),
+                "sources": {
+                    "clicks": {
+                        "type": "mimecast_ttp_url",
+                        "client_id": "id",
+                        "client_secret": "secret-value",
+                    }
+                },
+                "sinks": {"bus": sink_options},
+            }
+        )
+    assert "sinks.bus" in str(caught.value)
+
+
+def test_sasl_password_file_is_a_secret(tmp_path: Path) -> None:
+    from collector.secrets import scrub
+
+    secret = tmp_path / "kafka-password"
+    secret.write_text("s3cret-kafka-pass\n")
+    config = KafkaSinkConfig.model_validate(
+        {
+            "type": "kafka",
+            "bootstrap_servers": ["kafka.example.net:9093"],
+            "security_protocol": "sasl_ssl",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "collector",
+            "sasl_password_file": str(secret),
+        }
+    )
+    assert config.producer_settings()["sasl.password"] == "s3cret-kafka-pass"
+    assert "s3cret" not in repr(config)
+    assert scrub("auth failed for s3cret-kafka-pass") == "auth failed for ***"
+
+
+async def test_missing_client_library_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import fails
+    kafka = sink(tmp_path, "127.0.0.1:9092")
+    with pytest.raises(SinkError, match=re.escape("pip install 'mimecast-collector[kafka]'")):
+        await kafka.start()
