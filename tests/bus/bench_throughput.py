@@ -27,6 +27,7 @@ from collector.config import parse_config
 from collector.daemon import run_once
 from collector.logging import configure_logging
 from collector.simulator import ClickDataset, Simulator, SimulatorConfig
+from tests.integration.conftest import settings
 
 from .brokers import Rotel, Tansu
 
@@ -42,21 +43,9 @@ async def measure(
     kind: str, dataset: ClickDataset, sink: dict[str, Any], out: Path
 ) -> tuple[float, float, int]:
     async with Simulator(SimulatorConfig(), dataset) as sim:
-        config = parse_config(
-            {
-                "state_dir": str(out / "state"),
-                "sources": {
-                    "clicks": {
-                        "type": "mimecast_ttp_url",
-                        "base_url": sim.base_url,
-                        "client_id": sim.config.client_id,
-                        "client_secret": sim.config.client_secret,
-                        "initial_lookback_secs": 86400,
-                    }
-                },
-                "sinks": {"out": sink},
-            }
-        )
+        document = settings(out, sim.base_url, source={"retry_max_secs": 300})
+        document["sinks"] = {"out": sink}
+        config = parse_config(document)
         async with Collector(config) as collector:
             cpu, wall = time.process_time(), time.perf_counter()
             results = await run_once(collector, asyncio.Event())

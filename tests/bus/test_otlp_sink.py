@@ -20,7 +20,7 @@ from collector.sinks import SinkContext
 from collector.sinks.otlp import OtlpSink, OtlpSinkConfig
 from tests.http_sinks.helpers import VirtualTime
 from tests.http_sinks.local_server import LocalServer
-from tests.integration.conftest import collect_once, multiset
+from tests.integration.conftest import collect_once, multiset, settings
 
 from .brokers import Rotel
 from .test_kafka_sink import clicks, dead_letters
@@ -38,21 +38,11 @@ async def test_pipeline_into_rotel_is_exact(tmp_path: Path, rotel: Rotel) -> Non
     faults.schedule("server_error")
     dataset = ClickDataset.generate(1500, start=NOW - 86400 + 600, end=NOW - 600, seed=8)
     async with Simulator(SimulatorConfig(), dataset, faults) as sim:
-        config = parse_config(
-            {
-                "state_dir": str(tmp_path / "state"),
-                "sources": {
-                    "clicks": {
-                        "type": "mimecast_ttp_url",
-                        "base_url": sim.base_url,
-                        "client_id": sim.config.client_id,
-                        "client_secret": sim.config.client_secret,
-                        "initial_lookback_secs": 86400,
-                    }
-                },
-                "sinks": {"bus": {"type": "otlp", "endpoint": rotel.url, "max_batch_events": 200}},
-            }
-        )
+        document = settings(tmp_path, sim.base_url)
+        document["sinks"] = {
+            "bus": {"type": "otlp", "endpoint": rotel.url, "max_batch_events": 200}
+        }
+        config = parse_config(document)
         results = await collect_once(config)
         truth = multiset(sim.dataset.truth())
     assert all(error is None for error in results.values()), results
