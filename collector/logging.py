@@ -8,6 +8,7 @@ through :func:`scrub_secrets`, so a secret can not reach a log even by accident.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
@@ -65,10 +66,11 @@ def configure_logging(
     ]
     # Text, not bytes: the output is whatever sys.stderr is at the time of writing
     # (_CurrentStderr), and the stdlib handler below renders the same way.
+    # NO_COLOR (no-color.org): a person who asked for no colours gets none.
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_text)
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty() and not os.environ.get("NO_COLOR"))
     )
     # Libraries log through the standard library (APScheduler, httpx): render those
     # lines the same way, and keep their routine chatter out.

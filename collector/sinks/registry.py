@@ -18,6 +18,8 @@ BUILTIN_SINKS: dict[str, str] = {
     "elasticsearch": "collector.sinks.http.elasticsearch:ElasticsearchSinkConfig",
     "http": "collector.sinks.http.generic:HttpSinkConfig",
     "syslog": "collector.sinks.syslog:SyslogSinkConfig",
+    "kafka": "collector.sinks.kafka_config:KafkaSinkConfig",
+    "otlp": "collector.sinks.otlp:OtlpSinkConfig",
 }
 
 

@@ -32,6 +32,8 @@ SINKS: dict[str, dict[str, Any]] = {
     "elasticsearch": {"endpoint": "https://es.example:9200", "api_key": "es-key"},
     "http": {"endpoint": "https://collector.example/ingest"},
     "syslog": {"address": "siem.example:6514"},
+    "kafka": {"bootstrap_servers": ["kafka.example:9093"]},
+    "otlp": {"endpoint": "https://otel.example:4318"},
 }
 # Not a number a sink of ours could use: too large, negative, or not finite.
 BAD_VALUES = ["1e15", "1e20", "-1e20", "9223372036854775807", "-1", "nan", "inf", "-inf"]

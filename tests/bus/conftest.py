@@ -1,0 +1,3 @@
+from tests.bus.brokers import rotel, tansu
+
+__all__ = ["rotel", "tansu"]
