@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from collector.bounds import MAX_DURATION_SECS
 from collector.net import is_loopback_host
-from collector.sinks import SinkConfig, SinkContext
+from collector.sinks import Sink, SinkConfig, SinkContext
 from collector.sinks.encoding import Format
-
-if TYPE_CHECKING:
-    from collector.sinks.kafka import KafkaSink
 
 # What a topic template may name: the source's name, and the kind of log ("url").
 TOPIC_FIELDS = frozenset({"source", "kind"})
@@ -195,8 +192,9 @@ class KafkaSinkConfig(SinkConfig):
             settings["sasl.password"] = self.sasl_password.get_secret_value()
         return settings
 
-    def build(self, name: str, context: SinkContext) -> KafkaSink:
+    def build(self, name: str, context: SinkContext) -> Sink:
         """Return the sink this config describes, not started yet."""
+        # Imported here: the config module must not need the sink's (an import cycle).
         from collector.sinks.kafka import KafkaSink
 
         return KafkaSink(name, self, context)
