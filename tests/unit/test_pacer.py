@@ -123,3 +123,15 @@ async def test_a_run_of_429s_slows_the_pace_only_so_far() -> None:
     for _ in range(30):
         pacer.finished(headers(0, 400), status=429)
     assert pacer._interval <= 0.8 + 1e-9
+
+
+async def test_an_answer_that_was_overtaken_does_not_restore_spent_quota() -> None:
+    """Answers overtake each other: the older one's Remaining is stale and ignored."""
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    first = await pacer.acquire()
+    second = await pacer.acquire()
+    pacer.finished(headers(1, 100), ticket=second)  # served last: 1 left
+    pacer.finished(headers(5, 0), ticket=first)  # served first: stale
+    await pacer.acquire()
+    assert clock.sleeps == [0.1], "paced by the newer answer"

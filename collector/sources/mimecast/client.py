@@ -216,7 +216,7 @@ class MimecastClient:
             headers["Authorization"] = f"Bearer {bearer}"
             headers["x-mc-req-id"] = request_id
         paced = time.monotonic()
-        await self._pacer.acquire(self._config.retry_max_secs)
+        ticket = await self._pacer.acquire(self._config.retry_max_secs)
         self.stats.paced_wait_secs += time.monotonic() - paced
         started = time.monotonic()
         answer: Answer | None = None
@@ -239,7 +239,7 @@ class MimecastClient:
             if answer is None:
                 self._pacer.finished(None)
             else:
-                answer.gate_wait = self._pacer.finished(answer.headers, answer.status_code)
+                answer.gate_wait = self._pacer.finished(answer.headers, answer.status_code, ticket)
         return answer, request_id, bearer
 
     @property

@@ -57,10 +57,14 @@ class QuotaPacer:
         self._next_at = 0.0
         self._interval = 0.0
         self._longest_reset = 0.0
+        self._tickets = 0
+        self._learnt = 0
         self.waited_secs = 0.0
 
-    async def acquire(self, budget_secs: float | None = None) -> None:
+    async def acquire(self, budget_secs: float | None = None) -> int:
         """Wait, if needed, before sending one request; pair with :meth:`finished`.
+
+        Returns the request's ticket (its place in sending order) for :meth:`finished`.
 
         The quota's pace first, then the gate: a request paced past a 429 that
         arrived meanwhile still stops at the gate.
@@ -87,11 +91,14 @@ class QuotaPacer:
             elif self._remaining is not None:
                 self._remaining -= 1
             self._in_flight += 1
+            self._tickets += 1
+            ticket = self._tickets
         try:
             await self.gate.wait(budget_secs)
         except BaseException:
             self._in_flight = max(0, self._in_flight - 1)
             raise
+        return ticket
 
     def _check_budget(self, wait: float, budget_secs: float | None) -> None:
         if budget_secs is None or wait <= budget_secs:
@@ -105,11 +112,16 @@ class QuotaPacer:
             "this cycle, the checkpoint is unchanged"
         )
 
-    def finished(self, headers: Mapping[str, str] | None, status: int = 200) -> float | None:
+    def finished(
+        self, headers: Mapping[str, str] | None, status: int = 200, ticket: int | None = None
+    ) -> float | None:
         """One request is over; learn the quota's state from its ``X-RateLimit-*`` headers.
 
         ``headers`` is None when no answer came (a timeout, a dropped connection).
-        Returns, after a 429, how long the gate is now closed.
+        Returns, after a 429, how long the gate is now closed. An answer to a request
+        sent before one already learnt from (``ticket``) is stale: answers overtake
+        each other, and an older ``X-RateLimit-Remaining`` would claim quota that later
+        requests have spent meanwhile.
         """
         self._in_flight = max(0, self._in_flight - 1)
         if headers is None:
@@ -119,6 +131,10 @@ class QuotaPacer:
             self._learn(headers, status)
             return closed_for
         self.gate.passed()
+        if ticket is not None:
+            if ticket < self._learnt:
+                return None
+            self._learnt = ticket
         self._learn(headers, status)
         return None
 
