@@ -120,7 +120,9 @@ async def test_three_kinds_with_faults_each_exact(tmp_path: Path) -> None:
 
 
 async def test_late_records_of_every_kind_are_caught_by_run(tmp_path: Path) -> None:
-    async with Simulator(SimulatorConfig(seed=43)) as sim:
+    """One `run`, three kinds, faults on, records published late: each kind exact."""
+    faults = FaultPlan(seed=43, rates={"rate_limit": 0.03, "server_error": 0.03, "drop": 0.02})
+    async with Simulator(SimulatorConfig(seed=43), faults=faults) as sim:
         common = {"lag_secs": 1, "overlap_secs": 30, "interval_secs": 1}
         config = parse(document(tmp_path, sim.base_url, **common))
         stop = asyncio.Event()
