@@ -33,7 +33,7 @@ import structlog
 
 from collector.errors import SinkError, TransientSinkError
 from collector.events import Batch, Event
-from collector.sinks import SinkContext
+from collector.sinks import SinkContext, not_started
 from collector.sinks.encoding import encode_ndjson
 from collector.sinks.http.dead_letter import DeadLetterStore, Rejection, dead_letter_directory
 from collector.sinks.kafka_client import (
@@ -118,7 +118,7 @@ class KafkaSink:
             return
         handle = self._producer
         if handle is None:
-            raise SinkError(self.name, "send() before start()")
+            raise not_started(self.name)
         page = (events[0].event_id, events[-1].event_id, len(events))
         acknowledged = self._acknowledged.get(page, set())
         todo = [event for event in events if event.event_id not in acknowledged]
@@ -246,7 +246,7 @@ class KafkaSink:
 
         handle = self._producer
         if handle is None:
-            raise SinkError(self.name, "healthcheck() before start()")
+            raise not_started(self.name, "healthcheck()")
         try:
             await asyncio.to_thread(
                 handle.producer.list_topics, timeout=self.config.delivery_timeout_secs

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from collector.config import parse_config
+from collector.delivery import SinkHandle, deliver
 from collector.errors import SinkError
 from collector.httpserver import Request, Response
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
@@ -111,10 +112,12 @@ async def test_429_and_503_are_retried_through_the_gate(tmp_path: Path) -> None:
         Response(503, b"busy"),
     )
     server = await serve(handler)
-    sink = otlp(tmp_path, server.url, retry=vtime.policy())
+    policy = vtime.policy()
+    sink = otlp(tmp_path, server.url, retry=policy)
     await sink.start()
     try:
-        await sink.send(clicks(4))
+        # Through the pipeline's delivery, the one owner of a sink's retries.
+        await deliver([SinkHandle("bus", sink, policy, sink.stats)], clicks(4))
     finally:
         await sink.aclose()
         await server.stop()

@@ -34,6 +34,8 @@ SINKS: dict[str, dict[str, Any]] = {
     **TLS_SINKS,
     "file": {"path": "clicks.ndjson"},
     "stdout": {},
+    "kafka": {"bootstrap_servers": ["127.0.0.1:1"]},
+    "otlp": {"endpoint": "http://127.0.0.1:1"},
 }
 MIMECAST = {
     "type": "mimecast_ttp_url",
