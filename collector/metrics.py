@@ -244,6 +244,6 @@ class MetricsServer:
         runners = self._collector.runners
         facts = snapshot(
             {name: runner.stats for name, runner in runners.items()},
-            {name: runner.config.interval_secs for name, runner in runners.items()},
+            {name: runner.readiness_interval_secs for name, runner in runners.items()},
         )
         return readiness_problems(facts, time.time())
