@@ -141,8 +141,10 @@ def _add_job(
     )
 
 
-def _reschedule(scheduler: AsyncIOScheduler, runner: SourceRunner) -> None:
+def _reschedule(scheduler: AsyncIOScheduler, runner: SourceRunner, stop: asyncio.Event) -> None:
     """A cycle ended: charge the polling budget, and move the next run to its moment."""
+    if stop.is_set():
+        return  # no next run: the scheduler is paused for good
     wait = runner.next_poll_secs()
     if runner.config.interval_secs is None:
         next_run = datetime.now(UTC) + timedelta(seconds=wait)
@@ -184,8 +186,7 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> int:
                 log.exception("cycle_crashed", source=runner.name)
             finally:
                 running.discard(task)
-                if not stop.is_set():
-                    _reschedule(scheduler, runner)
+                _reschedule(scheduler, runner, stop)
                 record_health()
 
         return job
