@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 
 import structlog
 
@@ -22,10 +20,11 @@ from collector.dedup import Admission
 from collector.delivery import SinkHandle
 from collector.errors import CollectorError
 from collector.events import format_iso
+from collector.outcome import CycleOutcome
 from collector.passes import PassReader
 from collector.polling import poll_cost, readiness_interval_secs
 from collector.source import Page, PollingSettings, Source
-from collector.stats import DelaySummary, SourceStats
+from collector.stats import SourceStats
 from collector.store import CheckpointStore
 from collector.window import LateSweeps, Plan, check_clock, plan_next_pass
 
@@ -33,22 +32,6 @@ log = structlog.get_logger("collector.pipeline")
 
 PageListener = Callable[[str, float, int], None]
 """Told (source, fraction of the pass delivered, new events) after each page."""
-
-
-@dataclass(slots=True)
-class CycleOutcome:
-    """What one cycle did."""
-
-    pages: int = 0
-    events: int = 0
-    duplicates: int = 0
-    caught_up: bool = False
-    interrupted: bool = False
-    requests: int = 0
-    sweep: bool = False
-    """A late sweep was planned (the whole overlap re-read)."""
-    delays: DelaySummary = field(default_factory=DelaySummary)
-    """Seconds from each new click's date to its acknowledgement by every sink."""
 
 
 class SourceRunner:
@@ -216,7 +199,7 @@ class SourceRunner:
     ) -> PassReader:
         def report(admission: Admission, page: Page, window: Window, acked_at: float) -> None:
             self._count(outcome, admission, len(page.records), window, page.request_id)
-            self._time_delivery(outcome, admission, acked_at)
+            outcome.time_delivery(admission.events, acked_at, self.stats.delivery_delay)
             if self.on_page is not None:
                 self.on_page(self.name, checkpoint.progress(), len(admission.events))
 
@@ -230,13 +213,6 @@ class SourceRunner:
             report=report,
             clock=self.clock,
         )
-
-    def _time_delivery(self, outcome: CycleOutcome, admission: Admission, acked_at: float) -> None:
-        """Observe each new click's delivery delay: one observation per distinct date."""
-        for date, clicks in Counter(event.time for event in admission.events).items():
-            delay = acked_at - date
-            self.stats.delivery_delay.observe(delay, clicks)
-            outcome.delays.observe(delay, clicks)
 
     @property
     def _retention_days(self) -> str:
