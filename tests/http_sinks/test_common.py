@@ -151,8 +151,5 @@ def test_shared_options_are_validated(extra: dict[str, Any], message: str) -> No
 
 
 def test_urls_in_errors_leave_out_userinfo_and_query() -> None:
-    assert (
-        where("http://webuser:WEBPASS@127.0.0.1:1/ingest?token=t")
-        == "http://***@127.0.0.1:1/ingest"
-    )
+    assert where("http://webuser:WEBPASS@127.0.0.1:1/ingest?token=t") == "http://***@127.0.0.1:1/ingest"
     assert where("https://[::1]:8088/services/collector") == "https://[::1]:8088/services/collector"
