@@ -201,8 +201,7 @@ def measure(python: str, workdir: Path, *, live_secs: float, idle_secs: float) -
         "p99 <= 30 s": one["p99_secs"] is not None and one["p99_secs"] <= P99_GOAL_SECS,
         "0 missing, 0 doubled": one["missing"] == 0 and one["doubled"] == 0,
         "idle <= 5% (1 source)": one["idle_requests_per_hour"] <= one["idle_budget_per_hour"],
-        "idle <= 5% (3 sources)": three["idle_requests_per_hour"]
-        <= three["idle_budget_per_hour"],
+        "idle <= 5% (3 sources)": three["idle_requests_per_hour"] <= three["idle_budget_per_hour"],
     }
     return {"live": {k: v for k, v in live.items()}, "one": one, "three": three, "goals": goals}
 
