@@ -104,9 +104,6 @@ async def once(path: Path) -> int:
                 runner.on_page = on_page
             results = await with_stop_signals(lambda stop: run_once(collector, stop))
     failed = {name: error for name, error in results.items() if error is not None}
-    for name, runner in collector.runners.items():
-        if name not in failed and runner.last_outcome is not None:
-            print(runner.last_outcome.summary(name), file=sys.stderr)
     for name, error in failed.items():
         print(scrub(f"error: source {name}: {error}"), file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK

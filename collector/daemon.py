@@ -245,6 +245,9 @@ async def run_once(collector: Collector, stop: asyncio.Event) -> dict[str, BaseE
             outcome[name] = None  # interrupted on request; the checkpoint is consistent
         else:
             outcome[name] = _named_error(name, task.exception())
+            if outcome[name] is None:
+                # The summary of `once`: what each source delivered, and how fresh.
+                log.info("once_summary", source=name, **task.result().summary())
     return outcome
 
 

@@ -33,10 +33,12 @@ class CycleOutcome:
             into.observe(delay, clicks)
             self.delays.observe(delay, clicks)
 
-    def summary(self, source: str) -> str:
-        """One line for the ``once`` summary."""
-        line = f"source {source}: {self.events} new click(s) in {self.pages} page(s)"
-        p50, worst = self.delays.p50, self.delays.max
-        if p50 is None or worst is None:
-            return line
-        return f"{line}; delivery delay p50 {p50:g} s, max {worst:.1f} s"
+    def summary(self) -> dict[str, object]:
+        """The ``once`` summary of a source: what it delivered, and how fresh."""
+        worst = self.delays.max
+        return {
+            "events": self.events,
+            "pages": self.pages,
+            "delay_p50_secs": self.delays.p50,
+            "delay_max_secs": None if worst is None else round(worst, 3),
+        }

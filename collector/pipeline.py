@@ -79,7 +79,7 @@ class SourceRunner:
         if interval is not None:
             wait = float(interval)
         else:
-            cost = poll_cost(outcome.requests, outcome.events, sweep=outcome.sweep)
+            cost = poll_cost(outcome.requests, outcome.events)
             wait = self.source.poll_budget.charge(cost)
         self.stats.poll_interval_secs = wait
         return wait

@@ -11,10 +11,12 @@ together spend the same share. It is a GCRA: each finished cycle is charged its
 cost, which pushes the credential's next free moment by ``cost / rate``; a source
 polls again at that moment. The charge of a cycle (see :func:`poll_cost`):
 
-- a poll that delivered nothing: every request it made (usually one);
-- a poll that delivered new clicks, or a late sweep: one request. The pages that
-  carry new clicks, a catch-up and the sweep's re-reading are the cost of the data,
-  not of waiting for it, and keep the whole quota, as before.
+- a poll that delivered nothing, late sweeps included: every request it made
+  (usually one; a sweep re-reading a busy quarter of an hour that has gone quiet,
+  more, and the next polls wait accordingly);
+- a poll that delivered new clicks: one request. The pages that carry new clicks,
+  and on a busy tenant the sweep's re-reading, are the cost of the data, not of
+  waiting for it, and keep the whole quota, as catch-up and backfill do.
 
 Until the quota is known (before the first answer, or behind a gateway that strips
 the headers) each source polls every ``UNKNOWN_QUOTA_INTERVAL_SECS``.
@@ -42,11 +44,9 @@ def readiness_interval_secs(interval_secs: int | None, poll_interval_secs: float
     return math.ceil(max(poll_interval_secs or 0.0, UNKNOWN_QUOTA_INTERVAL_SECS))
 
 
-def poll_cost(requests: int, events: int, *, sweep: bool) -> int:
+def poll_cost(requests: int, events: int) -> int:
     """What a finished cycle is charged against the live budget (module doc)."""
-    if sweep or events > 0:
-        return 1
-    return max(requests, 1)
+    return 1 if events > 0 else max(requests, 1)
 
 
 class PollBudget:

@@ -69,11 +69,18 @@ async def test_delivery_delay_is_exact_on_a_controlled_clock(tmp_path: Path) -> 
     assert got[(f"{name}_sum", (("source", "clicks"),))] == 2 * 3 + 5 * 8 + 40 + 2 * 1000
     finished = [entry for entry in logs if entry["event"] == "cycle_finished"]
     assert [(e["delay_p50_secs"], e["delay_max_secs"]) for e in finished] == [(8.0, 1000.0)]
-    outcome = runner.last_outcome
-    assert outcome is not None
-    assert outcome.summary("clicks") == (
-        "source clicks: 10 new click(s) in 4 page(s); delivery delay p50 8 s, max 1000.0 s"
-    )
+    summaries = [entry for entry in logs if entry["event"] == "once_summary"]
+    assert summaries == [
+        {
+            "event": "once_summary",
+            "log_level": "info",
+            "source": "clicks",
+            "events": 10,
+            "pages": 4,
+            "delay_p50_secs": 8.0,
+            "delay_max_secs": 1000.0,
+        }
+    ]
 
 
 def three_sources(tmp_path: Path, base_url: str, **source: Any) -> dict[str, Any]:

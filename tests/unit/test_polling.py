@@ -78,11 +78,11 @@ def test_unknown_quota_polls_at_the_conservative_interval() -> None:
     assert budget.charge(1) == UNKNOWN_QUOTA_INTERVAL_SECS
 
 
-def test_an_idle_poll_pays_every_request_a_delivering_poll_or_a_sweep_one() -> None:
-    assert poll_cost(3, 0, sweep=False) == 3
-    assert poll_cost(0, 0, sweep=False) == 1
-    assert poll_cost(40, 12_000, sweep=False) == 1
-    assert poll_cost(48, 0, sweep=True) == 1
+def test_an_idle_poll_pays_every_request_and_a_delivering_poll_one() -> None:
+    assert poll_cost(3, 0) == 3
+    assert poll_cost(48, 0) == 48  # a sweep that found nothing new is an idle poll too
+    assert poll_cost(0, 0) == 1  # nothing to ask yet: still a tick of the schedule
+    assert poll_cost(40, 12_000) == 1
 
 
 def test_the_pacer_learns_the_quota_and_a_short_interval_warns_once() -> None:
