@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--s6-clicks", type=lambda t: _sizes(t)[0], default=150_000, help="S6 clicks (150k)")
     add("--s6-quota", default="10/3.6", help="S6 quota LIMIT/PERIOD_SECS (10/3.6 = 10,000/h)")
     add("--s7-clicks", type=lambda t: _sizes(t)[0], default=200_000, help="S7 clicks (200k)")
-    add("--idle-secs", type=float, default=300.0, help="S8 idle period (300)")
+    add("--idle-secs", type=float, default=300.0, help="S8 and S9 idle period (300)")
+    add("--live-secs", type=float, default=300.0, help="S9 live clicks period (300)")
     add("--seed", type=int, default=1, help="dataset seed")
     add("--rich", action="store_true", help="18-field clicks instead of the 12 documented")
     add("--smoke", action="store_true", help="CI smoke: S1 only, 20k clicks, 1 rep")
@@ -129,6 +130,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         s6_quota=args.s6_quota,
         s7_clicks=args.s7_clicks,
         idle_secs=args.idle_secs,
+        live_secs=args.live_secs,
     )
     before = report.load_snapshot()
     rows: list[Row] = []

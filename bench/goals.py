@@ -21,6 +21,7 @@ S6_MIN_SHARE = 0.95
 S6_MAX_429_PCT = 1.0
 S7_MIN_EFFICIENCY = 0.9
 S8_MAX_CPU_PCT = 0.5
+S9_MAX_P99_SECS = 30.0
 
 _SIGNS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -138,3 +139,26 @@ def s8_goal(row: Row | None) -> Goal:
     if ran(row) and row is not None:
         pct = row["raw"]["runs"][0]["idle_cpu_pct"]
     return goal("S8", "average CPU % of one core", "<", S8_MAX_CPU_PCT, pct)
+
+
+def s9_goals(found: dict[str, Any]) -> list[Goal]:
+    """Issue 14: p99 from publication to acknowledgement, nothing lost, idle polling."""
+    one, three = found["one"], found["three"]
+    return [
+        goal("S9", "p99 publication to sink, s", "<=", S9_MAX_P99_SECS, one["p99_secs"]),
+        goal("S9", "missing + doubled clicks", "==", 0, one["missing"] + one["doubled"]),
+        goal(
+            "S9",
+            "idle requests/h, 1 source",
+            "<=",
+            one["idle_budget_per_hour"],
+            one["idle_requests_per_hour"],
+        ),
+        goal(
+            "S9",
+            "idle requests/h, 3 sources",
+            "<=",
+            three["idle_budget_per_hour"],
+            three["idle_requests_per_hour"],
+        ),
+    ]

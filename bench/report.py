@@ -132,6 +132,8 @@ RESULT_HEADER = (
 def result_line(row: dict[str, Any]) -> str:
     """One markdown table row for a scenario case."""
     name = f"{row['scenario']} | {row['case']}"
+    if "freshness" in row:
+        return freshness_line(name, row)
     if "summary" not in row:
         reason = row.get("reason") or ""
         return f"| {name} |" + " - |" * 14 + f" {row['status']}: {reason} |"
@@ -162,6 +164,21 @@ def result_line(row: dict[str, Any]) -> str:
         f"{_spread(s['sim_cpu_share'], 2)} / {_spread(s['receiver_cpu_share'], 2)}",
         row["status"] + (f": {row['reason']}" if row.get("reason") else ""),
     ]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def freshness_line(name: str, row: dict[str, Any]) -> str:
+    """S9's row: its figures are latencies and request rates, not a drain's."""
+    one, three = row["freshness"]["one"], row["freshness"]["three"]
+    figures = (
+        f"publication to sink p50 {_num(one['p50_secs'], 1)} s, p95 {_num(one['p95_secs'], 1)} "
+        f"s, p99 {_num(one['p99_secs'], 1)} s; live {_num(one['live_requests_per_hour'])} "
+        f"requests/h; idle {_num(one['idle_requests_per_hour'])} requests/h (1 source), "
+        f"{_num(three['idle_requests_per_hour'])} (3 sources), budget "
+        f"{_num(one['idle_budget_per_hour'])}"
+    )
+    cells = [figures] + ["-"] * 9 + [f"{one['clicks']:,} / {one['clicks']:,}"]
+    cells += [str(one["missing"]), str(one["doubled"]), "-", row["status"]]
     return f"| {name} | " + " | ".join(cells) + " |"
 
 

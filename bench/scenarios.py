@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import goals
+from bench.freshness import measure as measure_freshness
 from bench.idle import run_idle
 from bench.receivers import SINK_BENCHES, registered_sink, sink_bench_status
 from bench.runner import Case, Context, run_case
@@ -35,9 +36,10 @@ TITLES = {
     "S6": "250 ms per page + quota (429s), file sink",
     "S7": "30-day catch-up with 1, 2, 4, 8 slices",
     "S8": "idle daemon, polling every 60 s",
+    "S9": "freshness at the defaults: live clicks, late ones, idle polling",
 }
 ALL = tuple(TITLES)
-DEFAULT_REPS = {"S1": 3, "S2": 3, "S3": 3, "S4": 3, "S5": 1, "S6": 1, "S7": 1, "S8": 1}
+DEFAULT_REPS = {"S1": 3, "S2": 3, "S3": 3, "S4": 3, "S5": 1, "S6": 1, "S7": 1, "S8": 1, "S9": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class Options:
     s6_sink_latency_ms: float = 100.0
     s7_clicks: int = 200_000
     idle_secs: float = 300.0
+    live_secs: float = 300.0
 
     def reps_for(self, scenario: str) -> int:
         """``--reps`` if given, else the scenario's default."""
@@ -206,6 +209,25 @@ def s8(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list
     return [row], [goals.s8_goal(row)]
 
 
+def s9(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list[goals.Goal]]:
+    """Freshness at the defaults (issue 14): see :mod:`bench.freshness`."""
+    found = measure_freshness(
+        ctx.python, ctx.workdir / "S9", live_secs=opts.live_secs, idle_secs=opts.idle_secs
+    )
+    one = found["one"]
+    correct_ = one["missing"] == 0 and one["doubled"] == 0 and one["returncode"] == 0
+    row = {
+        "scenario": "S9",
+        "case": f"{opts.live_secs:g}s live, {opts.idle_secs:g}s idle",
+        "title": TITLES["S9"],
+        "status": "ok" if correct_ else "incorrect",
+        "reason": None if correct_ else f"{one['missing']} missing, {one['doubled']} doubled",
+        "params": found["live"],
+        "freshness": found,
+    }
+    return [row], goals.s9_goals(found)
+
+
 RUNNERS: dict[
     str, Callable[[Context, Options, float | None], tuple[list[Row], list[goals.Goal]]]
 ] = {
@@ -217,4 +239,5 @@ RUNNERS: dict[
     "S6": s6,
     "S7": s7,
     "S8": s8,
+    "S9": s9,
 }

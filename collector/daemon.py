@@ -1,8 +1,10 @@
 """The long-running ``run`` command and the one-shot ``once``.
 
-``run`` schedules one APScheduler job per source, every ``interval_secs``
-(``max_instances=1`` so cycles of a source never overlap, ``coalesce`` so a late
-wake-up runs once, not once per missed interval). SIGTERM or SIGINT stops it
+``run`` schedules one APScheduler job per source (``max_instances=1`` so cycles
+of a source never overlap, ``coalesce`` so a late wake-up runs once, not once per
+missed interval): every ``interval_secs`` when it is set; otherwise each cycle,
+when it ends, moves its job's next run to the moment the credential's polling
+budget allows (:mod:`collector.polling`). SIGTERM or SIGINT stops it
 the way arq does: no new cycles, the page in flight may finish within a grace
 period, then whatever still runs is cancelled. The checkpoint is consistent at
 every instant, so cancelling loses nothing: the page is simply sent again.
@@ -18,7 +20,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -37,6 +39,8 @@ log = structlog.get_logger("collector.daemon")
 # SIGTERM must end the process within 10 s (systemd, Kubernetes): leave room for
 # closing the sinks after the in-flight page has had its chance.
 SHUTDOWN_GRACE_SECS = 7.0
+# The trigger of a source polling on the budget; each cycle sets its next run sooner.
+FALLBACK_INTERVAL_SECS = 3600
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -117,6 +121,36 @@ async def _watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def _add_job(
+    scheduler: AsyncIOScheduler,
+    runner: SourceRunner,
+    job: Callable[[], Coroutine[Any, Any, None]],
+) -> None:
+    # Unset interval_secs: the trigger's interval is only a fallback, every cycle
+    # sets the next run itself (_reschedule).
+    every = runner.config.interval_secs or FALLBACK_INTERVAL_SECS
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=every,
+        next_run_time=datetime.now(UTC),
+        id=runner.name,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=every,
+    )
+
+
+def _reschedule(scheduler: AsyncIOScheduler, runner: SourceRunner, stop: asyncio.Event) -> None:
+    """A cycle ended: charge the polling budget, and move the next run to its moment."""
+    if stop.is_set():
+        return  # no next run: the scheduler is paused for good
+    wait = runner.next_poll_secs()
+    if runner.config.interval_secs is None:
+        next_run = datetime.now(UTC) + timedelta(seconds=wait)
+        scheduler.modify_job(runner.name, next_run_time=next_run)
+
+
 async def run_daemon(collector: Collector, stop: asyncio.Event) -> None:
     """Run every source on its interval until ``stop`` is set.
 
@@ -150,6 +184,7 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> None:
                 log.exception("cycle_crashed", source=runner.name)
             finally:
                 running.discard(task)
+                _reschedule(scheduler, runner, stop)
                 record_health()
 
         return job
@@ -158,17 +193,8 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> None:
         return
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    for name, runner in collector.runners.items():
-        scheduler.add_job(
-            job_for(runner),
-            "interval",
-            seconds=runner.config.interval_secs,
-            next_run_time=datetime.now(UTC),
-            id=name,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=runner.config.interval_secs,
-        )
+    for runner in collector.runners.values():
+        _add_job(scheduler, runner, job_for(runner))
     scheduler.start()
     record_health()
     notify("READY=1")
@@ -216,6 +242,9 @@ async def run_once(collector: Collector, stop: asyncio.Event) -> dict[str, BaseE
             outcome[name] = None  # interrupted on request; the checkpoint is consistent
         else:
             outcome[name] = _named_error(name, task.exception())
+            if outcome[name] is None:
+                # The summary of `once`: what each source delivered, and how fresh.
+                log.info("once_summary", source=name, **task.result().summary())
     return outcome
 
 

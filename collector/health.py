@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from collector.fsutil import write_atomically
+from collector.polling import readiness_interval_secs
 from collector.secrets import scrub
 
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ def snapshot(collector: Collector) -> dict[str, SourceHealth]:
     """
     return {
         name: SourceHealth(
-            collector.config.sources[name].interval_secs,
+            readiness_interval_secs(
+                collector.config.sources[name].interval_secs, stats.poll_interval_secs
+            ),
             stats.last_success_at,
             None if stats.last_error is None else scrub(stats.last_error),
         )

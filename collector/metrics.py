@@ -47,6 +47,26 @@ def _histogram(name: str, doc: str, label: str, values: dict[str, Histogram]) ->
     return family
 
 
+def freshness_metrics(collector: Collector) -> Iterator[Metric]:
+    """How fresh the delivered clicks are, per source: what a SOC puts on a dashboard."""
+    yield _histogram(
+        f"{PREFIX}_delivery_delay_seconds",
+        "Seconds from a click's date to the moment every sink of its source acknowledged it.",
+        "source",
+        {name: runner.stats.delivery_delay for name, runner in collector.runners.items()},
+    )
+    interval = GaugeMetricFamily(
+        f"{PREFIX}_poll_interval_seconds",
+        "Seconds before the next poll of each source, as last chosen (the quota budget, "
+        "or interval_secs).",
+        labels=["source"],
+    )
+    for name, runner in collector.runners.items():
+        if runner.stats.poll_interval_secs is not None:
+            interval.add_metric([name], runner.stats.poll_interval_secs)
+    yield interval
+
+
 class StatsCollector:
     """A prometheus_client collector reading the collector's own counters."""
 
@@ -56,6 +76,7 @@ class StatsCollector:
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family (called on each scrape)."""
         yield from self._source_metrics()
+        yield from freshness_metrics(self._collector)
         yield from self._sink_metrics()
         yield from self._gate_metrics()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -40,8 +41,9 @@ log = structlog.get_logger("collector.passes")
 # if that keeps happening within one read, something else is wrong.
 MAX_PASS_RESTARTS = 3
 
-PageReport = Callable[[Admission, Page, Window], None]
-"""Told about every page once it is recorded (counters, the page's log line)."""
+PageReport = Callable[[Admission, Page, Window, float], None]
+"""Told about every page once it is recorded (counters, the page's log line), with the
+moment every sink had acknowledged it (the end of a click's delivery delay)."""
 
 
 class PassReader:
@@ -57,6 +59,7 @@ class PassReader:
         overlap_secs: int,
         stop: asyncio.Event,
         report: PageReport,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
         self.sinks = list(sinks)
@@ -65,6 +68,7 @@ class PassReader:
         self.overlap_secs = overlap_secs
         self.stop = stop
         self.report = report
+        self.clock = clock
         self._save_lock = asyncio.Lock()
 
     async def read(self) -> bool:
@@ -130,13 +134,14 @@ class PassReader:
                     sent = page.next_token
                     pending = asyncio.create_task(self._fetch(window, sent))
                 await deliver(self.sinks, admission.events)
+                acked_at = self.clock()
                 async with self._save_lock:
                     next_token = None if last else page.next_token
                     self.checkpoint.record_page(
                         window, admission.progress, next_token, self.overlap_secs
                     )
                     await self.store.asave(self.checkpoint)
-                self.report(admission, page, window)
+                self.report(admission, page, window, acked_at)
                 if last:
                     return
         finally:

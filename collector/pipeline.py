@@ -12,7 +12,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import structlog
 
@@ -21,27 +20,18 @@ from collector.dedup import Admission
 from collector.delivery import SinkHandle
 from collector.errors import CollectorError
 from collector.events import format_iso
+from collector.outcome import CycleOutcome
 from collector.passes import PassReader
+from collector.polling import poll_cost, readiness_interval_secs
 from collector.source import Page, PollingSettings, Source
 from collector.stats import SourceStats
 from collector.store import CheckpointStore
-from collector.window import Plan, check_clock, plan_next_pass
+from collector.window import LateSweeps, Plan, check_clock, plan_next_pass
 
 log = structlog.get_logger("collector.pipeline")
 
 PageListener = Callable[[str, float, int], None]
 """Told (source, fraction of the pass delivered, new events) after each page."""
-
-
-@dataclass(slots=True)
-class CycleOutcome:
-    """What one cycle did."""
-
-    pages: int = 0
-    events: int = 0
-    duplicates: int = 0
-    caught_up: bool = False
-    interrupted: bool = False
 
 
 class SourceRunner:
@@ -65,6 +55,9 @@ class SourceRunner:
         self.clock = clock
         self.on_page: PageListener | None = None
         self.stats = stats  # the Collector's, shared with the source, which counts requests
+        self.sweeps = LateSweeps()
+        self._sweep_end: int | None = None
+        self.last_outcome: CycleOutcome | None = None
 
     async def run_cycle(self, stop: asyncio.Event | None = None) -> CycleOutcome:
         """Read until caught up with ``now - lag_secs`` as of the start (or until ``stop``).
@@ -73,6 +66,24 @@ class SourceRunner:
         points at the last page every sink acknowledged.
         """
         return await self._logged_cycle(self._cycle, stop or asyncio.Event())
+
+    @property
+    def readiness_interval_secs(self) -> int:
+        """The interval `/readyz` and `health` judge this source by."""
+        return readiness_interval_secs(self.config.interval_secs, self.stats.poll_interval_secs)
+
+    def next_poll_secs(self) -> float:
+        """Seconds until the next cycle, once one is over: ``interval_secs`` when set,
+        else what the credential's polling budget allows after charging this cycle."""
+        outcome = self.last_outcome or CycleOutcome()
+        interval = self.config.interval_secs
+        if interval is not None:
+            wait = float(interval)
+        else:
+            cost = poll_cost(outcome.requests, outcome.events)
+            wait = self.source.poll_budget.charge(cost)
+        self.stats.poll_interval_secs = wait
+        return wait
 
     async def read_pass(
         self, checkpoint: Checkpoint, store: CheckpointStore, stop: asyncio.Event
@@ -90,7 +101,7 @@ class SourceRunner:
         work: Callable[[CycleOutcome, asyncio.Event], Awaitable[None]],
         stop: asyncio.Event,
     ) -> CycleOutcome:
-        outcome = CycleOutcome()
+        outcome = self.last_outcome = CycleOutcome()
         started = time.monotonic()
         before = self._request_counters()
         with structlog.contextvars.bound_contextvars(
@@ -99,6 +110,7 @@ class SourceRunner:
             try:
                 await work(outcome, stop)
             except CollectorError as exc:
+                outcome.requests = self._requests_since(before)
                 self.stats.cycles_failed += 1
                 self.stats.last_error = str(exc)
                 self.stats.cycle_duration.observe(time.monotonic() - started)
@@ -113,6 +125,7 @@ class SourceRunner:
                 )
                 raise
             self.stats.cycle_duration.observe(time.monotonic() - started)
+            outcome.requests = self._requests_since(before)
             if outcome.caught_up:
                 self.stats.cycles_ok += 1
                 self.stats.last_success_at = self.clock()
@@ -130,9 +143,15 @@ class SourceRunner:
                 },
                 caught_up=outcome.caught_up,
                 interrupted=outcome.interrupted,
+                sweep=outcome.sweep,
+                delay_p50_secs=outcome.delays.p50,
+                delay_max_secs=None if outcome.delays.max is None else round(outcome.delays.max, 3),
                 duration_secs=round(time.monotonic() - started, 3),
             )
         return outcome
+
+    def _requests_since(self, before: dict[str, float]) -> int:
+        return int(self._request_counters()["requests"] - before["requests"])
 
     def _request_counters(self) -> dict[str, float]:
         """What this cycle's log line reports as differences: requests and waiting."""
@@ -152,16 +171,23 @@ class SourceRunner:
         check_clock(checkpoint, cycle_now)
         while not stop.is_set():
             if checkpoint.target is None:
+                # Polls re-read a little; every late_sweep_secs one re-reads the horizon.
+                sweep = self.sweeps.due(self.config, cycle_now)
+                reread = self.sweeps.reread_secs(self.config, checkpoint.cursor, sweep)
                 plan = plan_next_pass(
-                    checkpoint, self.config, cycle_now, self.source.facts.retention_secs
+                    checkpoint, self.config, cycle_now, self.source.facts.retention_secs, reread
                 )
                 self._report(plan)
                 if not plan.windows:
                     outcome.caught_up = True
                     return
                 checkpoint.begin_pass(plan.windows, plan.start, plan.end)
+                outcome.sweep = outcome.sweep or sweep
+                self._sweep_end = plan.end if sweep else self._sweep_end
             if not await self._reader(checkpoint, self.store, outcome, stop).read():
                 break
+            if checkpoint.cursor is not None and checkpoint.cursor == self._sweep_end:
+                self.sweeps.swept(checkpoint.cursor, cycle_now)
             self.stats.cursor = checkpoint.cursor
         outcome.interrupted = True
 
@@ -172,8 +198,9 @@ class SourceRunner:
         outcome: CycleOutcome,
         stop: asyncio.Event,
     ) -> PassReader:
-        def report(admission: Admission, page: Page, window: Window) -> None:
+        def report(admission: Admission, page: Page, window: Window, acked_at: float) -> None:
             self._count(outcome, admission, len(page.records), window, page.request_id)
+            outcome.time_delivery(admission.events, acked_at, self.stats.delivery_delay)
             if self.on_page is not None:
                 self.on_page(self.name, checkpoint.progress(), len(admission.events))
 
@@ -182,9 +209,10 @@ class SourceRunner:
             self.sinks,
             checkpoint,
             store,
-            overlap_secs=self.config.overlap_secs,
+            overlap_secs=self.sweeps.keep_secs(self.config, checkpoint.target),
             stop=stop,
             report=report,
+            clock=self.clock,
         )
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collector.gate import BackpressureGate
+from collector.polling import PollBudget
 from collector.stats import SourceStats
 
 Record = dict[str, Any]
@@ -47,11 +48,15 @@ class PollingSettings(Protocol):
     """The engine's settings, which every source's config model carries."""
 
     @property
-    def interval_secs(self) -> int: ...
+    def interval_secs(self) -> int | None: ...
     @property
     def lag_secs(self) -> int: ...
     @property
+    def poll_overlap_secs(self) -> int: ...
+    @property
     def overlap_secs(self) -> int: ...
+    @property
+    def late_sweep_secs(self) -> int: ...
     @property
     def initial_lookback_secs(self) -> int: ...
     @property
@@ -68,6 +73,8 @@ class Source(Protocol):
     facts: EndpointFacts
     gate: BackpressureGate
     """The endpoint's backpressure gate (shared by every source of one credential)."""
+    poll_budget: PollBudget
+    """The live polling budget (shared by every source of one credential)."""
 
     async def fetch(self, window_from: int, window_to: int, page_token: str | None) -> Page:
         """One page of [window_from, window_to] (epoch seconds); retried inside."""

@@ -23,6 +23,10 @@ DURATION_BUCKETS = (
     300.0,
 )
 
+DELAY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+"""Seconds from a click's date to its acknowledgement by every sink: the live range
+in detail (the goal is 30 s), then catch-up magnitudes."""
+
 
 @dataclass(slots=True)
 class Histogram:
@@ -32,15 +36,50 @@ class Histogram:
     counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     total: float = 0.0
 
-    def observe(self, value: float) -> None:
-        """Record one observation."""
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
+    def observe(self, value: float, times: int = 1) -> None:
+        """Record ``times`` observations of ``value``."""
+        self.counts[bisect.bisect_left(self.bounds, value)] += times
+        self.total += value * times
 
     @property
     def count(self) -> int:
         """Number of observations."""
         return sum(self.counts)
+
+
+def delay_histogram() -> Histogram:
+    """An empty histogram of delivery delays."""
+    return Histogram(DELAY_BUCKETS, [0] * (len(DELAY_BUCKETS) + 1))
+
+
+@dataclass(slots=True)
+class DelaySummary:
+    """The median and maximum of one cycle's delivery delays, in bounded memory.
+
+    Delays are kept exactly to 0.1 s below 10 minutes (the live range) and to three
+    significant digits above (a catch-up), so a cycle holds a few thousand keys at
+    most, however many clicks it delivers.
+    """
+
+    counts: Counter[float] = field(default_factory=Counter)
+    max: float | None = None
+
+    def observe(self, delay: float, times: int = 1) -> None:
+        """Record ``times`` clicks delivered ``delay`` seconds after their date."""
+        key = round(delay, 1) if delay < 600 else float(f"{delay:.3g}")
+        self.counts[key] += times
+        self.max = delay if self.max is None else max(self.max, delay)
+
+    @property
+    def p50(self) -> float | None:
+        """The median (the lower one for an even count); None without clicks."""
+        total = sum(self.counts.values())
+        seen = 0
+        for delay in sorted(self.counts):
+            seen += self.counts[delay]
+            if 2 * seen >= total:
+                return delay
+        return None
 
 
 @dataclass(slots=True)
@@ -77,7 +116,11 @@ class SourceStats:
     cursor: int | None = None
     """Epoch seconds up to which every click has been delivered (the checkpoint)."""
     cycle_duration: Histogram = field(default_factory=Histogram)
+    delivery_delay: Histogram = field(default_factory=delay_histogram)
+    """Seconds from each click's date to the moment every sink acknowledged it."""
     last_error: str | None = None
+    poll_interval_secs: float | None = None
+    """The pause before the next poll, as last chosen (quota budget or interval_secs)."""
 
 
 @dataclass(slots=True)

@@ -2,8 +2,10 @@
 
 A pass reads [start, end] in whole seconds. ``end = now - lag_secs``, frozen
 while paging. The first pass starts ``initial_lookback_secs`` ago; every later
-one starts ``overlap_secs`` before the end of the previous one, so clicks that
-Mimecast published late are read again and caught (dedup drops the rest).
+one starts a little before the end of the previous one (``reread_secs``, chosen
+by the caller: ``poll_overlap_secs`` for a poll, the whole late-click horizon for
+a late sweep), so clicks that Mimecast published late are read again and caught
+(dedup drops the rest).
 The endpoint keeps records for a limited time (Mimecast: 30 days), so no pass
 starts earlier than that.
 
@@ -84,10 +86,17 @@ def check_clock(checkpoint: Checkpoint, now: float) -> None:
 
 
 def plan_next_pass(
-    checkpoint: Checkpoint, config: PollingSettings, now: float, retention_secs: int
+    checkpoint: Checkpoint,
+    config: PollingSettings,
+    now: float,
+    retention_secs: int,
+    reread_secs: int | None = None,
 ) -> Plan:
     """Plan the pass a cycle should read next, when none is in progress. Pure: the
-    caller begins it (:meth:`Checkpoint.begin_pass`) when it has windows."""
+    caller begins it (:meth:`Checkpoint.begin_pass`) when it has windows.
+
+    The pass starts ``reread_secs`` (default ``overlap_secs``) before the cursor.
+    """
     end = int(now) - config.lag_secs
     oldest_readable = int(now) - retention_secs + RETENTION_MARGIN_SECS
     gap = None
@@ -105,7 +114,51 @@ def plan_next_pass(
             return Plan([])
         if checkpoint.cursor < oldest_readable:
             gap = (checkpoint.cursor, oldest_readable)
-        start = checkpoint.cursor - config.overlap_secs
+        reread = config.overlap_secs if reread_secs is None else reread_secs
+        start = checkpoint.cursor - reread
         start = max(start, oldest_readable, checkpoint.not_before or start)
     windows = catchup_slices(start, end, config)
     return Plan(windows, start, end, gap=gap, clamped_lookback=clamped)
+
+
+@dataclass(slots=True)
+class LateSweeps:
+    """When a pass re-reads the whole late-click horizon, and what dedup must remember.
+
+    A poll re-reads only ``poll_overlap_secs`` before the cursor: cheap, and it catches
+    clicks published up to ``lag_secs + poll_overlap_secs`` late. Every
+    ``late_sweep_secs`` a pass (the *late sweep*) re-reads from ``overlap_secs`` before
+    the end of the previous sweep, so a click published up to ``overlap_secs`` late is
+    caught however the polls fell. The delivered multiset must then reach back that far:
+    :meth:`keep_secs` is the pruning horizon the checkpoint is given. Kept in memory: a
+    fresh process starts with a sweep from the cursor, which the checkpoint's multiset
+    (pruned to at least ``overlap_secs``) covers.
+    """
+
+    base: int | None = None
+    """The end of the last sweep; None: none yet in this process."""
+    swept_at: float = 0.0
+    """When the last sweep was planned (the cycle's clock)."""
+
+    def due(self, config: PollingSettings, now: float) -> bool:
+        """Whether the next pass should be a sweep."""
+        return self.base is None or now - self.swept_at >= config.late_sweep_secs
+
+    def reread_secs(self, config: PollingSettings, cursor: int | None, sweep: bool) -> int:
+        """How far before the cursor the next pass starts."""
+        if not sweep:
+            return min(config.poll_overlap_secs, config.overlap_secs)
+        if cursor is None or self.base is None:
+            return config.overlap_secs
+        return config.overlap_secs + max(cursor - self.base, 0)
+
+    def keep_secs(self, config: PollingSettings, target: int | None) -> int:
+        """How far before a pass's end dedup must remember deliveries (the next sweep's
+        start)."""
+        if target is None or self.base is None:
+            return config.overlap_secs
+        return config.overlap_secs + max(target - self.base, 0)
+
+    def swept(self, end: int, now: float) -> None:
+        """A sweep ending at ``end``, planned at ``now``, is finished."""
+        self.base, self.swept_at = end, now

@@ -74,6 +74,10 @@ class MimecastClient:
         self.facts = self.endpoint.facts
         self._pacer = pacer or QuotaPacer(endpoint=f"mimecast/{name}")
         self.gate = self._pacer.gate
+        self.poll_budget = self._pacer.poll_budget
+        self.poll_budget.join(
+            name, config.live_quota_share, config.quota_period_secs, config.interval_secs
+        )
         self._retry = retry or RetryPolicy(max_secs=config.retry_max_secs)
         self.stats = stats  # the Collector's, so whoever reports reads the same books
         self._http = httpx.AsyncClient(

@@ -90,8 +90,14 @@ class MimecastSourceConfig(SecretsModel):
         description="API 1.0 secret key, base64 as Mimecast gives it (auth = hmac). "
         "Or secret_key_file.",
     )
-    interval_secs: int = Field(
-        default=300, ge=1, le=MAX_DURATION_SECS, description="Seconds between cycles in `run`."
+    interval_secs: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DURATION_SECS,
+        description="Seconds between cycles in `run`. Unset (the default): chosen from the "
+        "quota, so that polls finding nothing new spend at most live_quota_share of it "
+        "(one poll every 7.2 s with a 10000/hour quota and one source on the credential). "
+        "Set, it wins; a value below what the budget allows draws a warning.",
     )
     initial_lookback_secs: int = Field(
         default=86400,
@@ -116,19 +122,51 @@ class MimecastSourceConfig(SecretsModel):
         "messages tagged malicious, false for the others; unset: no filter.",
     )
     lag_secs: int = Field(
-        default=60,
+        default=5,
         ge=0,
         le=MAX_DURATION_SECS,
         description="Each window ends this many seconds before now, so Mimecast has time "
-        "to publish a second's clicks before it is read.",
+        "to publish a second's clicks before it is read. Clicks published later are "
+        "caught by poll_overlap_secs and the late sweep.",
+    )
+    poll_overlap_secs: int = Field(
+        default=30,
+        ge=0,
+        le=MAX_DURATION_SECS,
+        description="Every poll re-reads this many seconds before its start (at most "
+        "overlap_secs), so a click published up to lag_secs + poll_overlap_secs after its "
+        "date is caught by the next poll.",
     )
     overlap_secs: int = Field(
         default=900,
         ge=0,
         le=MAX_DURATION_SECS,
-        description="Every window also re-reads this many seconds before its start, to "
-        "catch clicks Mimecast published late. Clicks already delivered are recognised "
-        "by content hash and not sent again.",
+        description="The late-click horizon: every late_sweep_secs a poll re-reads this many "
+        "seconds before the end of the previous sweep, so a click published up to "
+        "overlap_secs after its date is caught. Clicks already delivered are recognised by "
+        "content hash and not sent again.",
+    )
+    late_sweep_secs: int = Field(
+        default=300,
+        ge=0,
+        le=MAX_DURATION_SECS,
+        description="How often a poll re-reads the whole overlap_secs (the late sweep); "
+        "0 = every poll does.",
+    )
+    live_quota_share: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Share of the credential's quota (X-RateLimit-Limit per "
+        "quota_period_secs) that polls finding nothing new may spend, all sources on the "
+        "credential together. Catch-up and backfill keep the whole quota.",
+    )
+    quota_period_secs: int = Field(
+        default=3600,
+        ge=1,
+        le=MAX_DURATION_SECS,
+        description="The period X-RateLimit-Limit counts requests over. Mimecast does not "
+        "say; its throttle messages read per hour (10000/hour).",
     )
     catchup_slice_secs: int = Field(
         default=14400,

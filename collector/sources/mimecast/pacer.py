@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from collector.errors import BackpressureTooLongError
 from collector.gate import LOG_WAIT_SECS, BackpressureGate, describe_secs
+from collector.polling import PollBudget
 from collector.sources.mimecast.auth import OAuth2TokenProvider
 from collector.sources.mimecast.responses import rate_limit_wait_secs
 from collector.stats import GateStats
@@ -48,6 +49,8 @@ class QuotaPacer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.gate = BackpressureGate(endpoint, stats=GateStats(), clock=clock, sleep=sleep)
+        # The credential's live polling budget: sized by the quota learnt here.
+        self.poll_budget = PollBudget(clock=clock)
         self._reserve = reserve
         self._clock = clock
         self._sleep = sleep
@@ -139,6 +142,9 @@ class QuotaPacer:
         return None
 
     def _learn(self, headers: Mapping[str, str], status: int) -> None:
+        limit = headers.get("X-RateLimit-Limit")
+        if limit is not None and limit.isdigit() and int(limit) > 0:
+            self.poll_budget.learn_limit(int(limit))
         remaining = headers.get("X-RateLimit-Remaining")
         if remaining is None or not remaining.isdigit():
             # No quota information (e.g. an answer from a proxy or gateway that strips
