@@ -35,4 +35,6 @@ async def test_the_collector_creates_the_stats_everyone_counts_into(tmp_path: Pa
         assert collector.sinks["out"].stats is collector.sink_stats["out"]
         collector.source_stats["a"].last_error = "boom"
         assert snapshot(collector)["a"].last_error == "boom"
-        assert snapshot(collector)["b"].interval_secs == config.sources["b"].interval_secs
+        # No interval_secs set: readiness is judged by the polling budget's interval.
+        runner = collector.runners["b"]
+        assert snapshot(collector)["b"].interval_secs == runner.readiness_interval_secs
