@@ -6,7 +6,8 @@ at-least-once, and the ``envelope`` format carries an ``event_id`` to drop the d
 A crash during the write leaves a partial line, which the next start cuts off.
 
 Rotation renames the active file (tailers such as Filebeat or the Splunk UF follow the
-rename) and starts a new one; see :mod:`collector.sinks.rotation` for the names.
+rename) and starts a new one (:mod:`collector.sinks.rotation`). A ``path`` with
+``{source}`` or ``{kind}`` is one such file per expanded path (:mod:`.file_split`).
 """
 
 from __future__ import annotations
@@ -110,10 +111,8 @@ class FileSink:
     when this process creates the file or, for a non-empty file found when the sink opens
     it, at that file's mtime.
 
-    Args:
-        name: the sink's name in the config; errors carry it.
-        config: the validated config.
-        clock: returns epoch seconds; injectable so tests control age and file names.
+    ``name`` is the sink's (errors carry it); ``clock`` returns epoch seconds, so tests
+    control ages and file names; ``path`` is an expanded ``{source}/{kind}`` path.
     """
 
     def __init__(
