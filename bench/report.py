@@ -179,9 +179,9 @@ def freshness_line(name: str, row: dict[str, Any]) -> str:
         f"{_num(three['idle_requests_per_hour'])} (3 sources), budget "
         f"{_num(one['idle_budget_per_hour'])}"
     )
-    one = live
-    cells = [figures] + ["-"] * 9 + [f"{one['clicks']:,} / {one['clicks']:,}"]
-    cells += [str(one["missing"]), str(one["doubled"]), "-", row["status"]]
+    delivered = live["clicks"] - live["missing"]
+    cells = [figures] + ["-"] * 9 + [f"{delivered:,} / {live['clicks']:,}"]
+    cells += [str(live["missing"]), str(live["doubled"]), "-", row["status"]]
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
