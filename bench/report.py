@@ -169,16 +169,19 @@ def result_line(row: dict[str, Any]) -> str:
 
 def freshness_line(name: str, row: dict[str, Any]) -> str:
     """S9's row: its figures are latencies and request rates, not a drain's."""
-    one, three = row["freshness"]["one"], row["freshness"]["three"]
+    found = row["freshness"]
+    one, live, three = found["one"], found["after_live"], found["three"]
     figures = (
-        f"publication to sink p50 {_num(one['p50_secs'], 1)} s, p95 {_num(one['p95_secs'], 1)} "
-        f"s, p99 {_num(one['p99_secs'], 1)} s; live {_num(one['live_requests_per_hour'])} "
-        f"requests/h; idle {_num(one['idle_requests_per_hour'])} requests/h (1 source), "
+        f"publication to sink p50 {_num(live['p50_secs'], 1)} s, p95 "
+        f"{_num(live['p95_secs'], 1)} s, p99 {_num(live['p99_secs'], 1)} s; live "
+        f"{_num(live['live_requests_per_hour'])} requests/h; idle "
+        f"{_num(one['idle_requests_per_hour'])} requests/h (1 source), "
         f"{_num(three['idle_requests_per_hour'])} (3 sources), budget "
         f"{_num(one['idle_budget_per_hour'])}"
     )
-    cells = [figures] + ["-"] * 9 + [f"{one['clicks']:,} / {one['clicks']:,}"]
-    cells += [str(one["missing"]), str(one["doubled"]), "-", row["status"]]
+    delivered = live["clicks"] - live["missing"]
+    cells = [figures] + ["-"] * 9 + [f"{delivered:,} / {live['clicks']:,}"]
+    cells += [str(live["missing"]), str(live["doubled"]), "-", row["status"]]
     return f"| {name} | " + " | ".join(cells) + " |"
 
 

@@ -214,7 +214,7 @@ def s9(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list
     found = measure_freshness(
         ctx.python, ctx.workdir / "S9", live_secs=opts.live_secs, idle_secs=opts.idle_secs
     )
-    one = found["one"]
+    one = found["after_live"]
     correct_ = one["missing"] == 0 and one["doubled"] == 0 and one["returncode"] == 0
     row = {
         "scenario": "S9",

@@ -22,6 +22,8 @@ class CycleOutcome:
     requests: int = 0
     sweep: bool = False
     """A late sweep was planned (the whole overlap re-read)."""
+    catchup: bool = False
+    """A pass was cut into slices: a catch-up, which keeps the whole quota."""
     delays: DelaySummary = field(default_factory=DelaySummary)
     """Seconds from each new click's date to its acknowledgement by every sink."""
 

@@ -80,7 +80,7 @@ class SourceRunner:
         if interval is not None:
             wait = float(interval)
         else:
-            cost = poll_cost(outcome.requests, outcome.events)
+            cost = poll_cost(outcome.requests, outcome.events, catchup=outcome.catchup)
             wait = self.source.poll_budget.charge(cost)
         self.stats.poll_interval_secs = wait
         return wait
@@ -183,6 +183,7 @@ class SourceRunner:
                     return
                 checkpoint.begin_pass(plan.windows, plan.start, plan.end)
                 outcome.sweep = outcome.sweep or sweep
+                outcome.catchup = outcome.catchup or len(plan.windows) > 1
                 self._sweep_end = plan.end if sweep else self._sweep_end
             if not await self._reader(checkpoint, self.store, outcome, stop).read():
                 break

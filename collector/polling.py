@@ -14,7 +14,8 @@ polls again at that moment. The charge of a cycle (see :func:`poll_cost`):
 - a poll that delivered nothing, late sweeps included: every request it made
   (usually one; a sweep re-reading a busy quarter of an hour that has gone quiet,
   more, and the next polls wait accordingly);
-- a poll that delivered new clicks: one request. The pages that carry new clicks,
+- a poll that delivered new clicks, or read a catch-up (a pass cut into slices, such
+  as the first one over ``initial_lookback_secs``): one request. The pages that carry new clicks,
   and on a busy tenant the sweep's re-reading, are the cost of the data, not of
   waiting for it, and keep the whole quota, as catch-up and backfill do.
 
@@ -44,9 +45,9 @@ def readiness_interval_secs(interval_secs: int | None, poll_interval_secs: float
     return math.ceil(max(poll_interval_secs or 0.0, UNKNOWN_QUOTA_INTERVAL_SECS))
 
 
-def poll_cost(requests: int, events: int) -> int:
+def poll_cost(requests: int, events: int, *, catchup: bool = False) -> int:
     """What a finished cycle is charged against the live budget (module doc)."""
-    return 1 if events > 0 else max(requests, 1)
+    return 1 if events > 0 or catchup else max(requests, 1)
 
 
 class PollBudget:

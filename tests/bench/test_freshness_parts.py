@@ -58,7 +58,8 @@ def test_the_report_line_shows_the_figures() -> None:
         "missing": 0,
         "doubled": 0,
     }
-    row = {"status": "ok", "freshness": {"one": one, "three": {"idle_requests_per_hour": 480.0}}}
+    three = {"idle_requests_per_hour": 480.0}
+    row = {"status": "ok", "freshness": {"after_live": one, "one": one, "three": three}}
     line = freshness_line("S9 | 300s", row)
     assert "p99 11.7 s" in line and "480 (3 sources)" in line and line.endswith("| ok |")
     assert line.count("|") == 18  # the 17 columns of the results table

@@ -83,6 +83,7 @@ def test_an_idle_poll_pays_every_request_and_a_delivering_poll_one() -> None:
     assert poll_cost(48, 0) == 48  # a sweep that found nothing new is an idle poll too
     assert poll_cost(0, 0) == 1  # nothing to ask yet: still a tick of the schedule
     assert poll_cost(40, 12_000) == 1
+    assert poll_cost(4, 0, catchup=True) == 1  # slices over an empty day: a catch-up
 
 
 def test_the_pacer_learns_the_quota_and_a_short_interval_warns_once() -> None:
