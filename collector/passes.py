@@ -6,15 +6,18 @@ For every page of a window, in this order:
 2. judge it by the paging rules (:mod:`collector.paging`);
 3. work out which records were not delivered before (:mod:`collector.dedup`);
 4. hand them to every sink and wait until every sink has acknowledged;
-5. only then record the page in the checkpoint (:meth:`Checkpoint.record_page`)
-   and save it, atomically.
+5. only then record the page in the checkpoint (:meth:`Checkpoint.record_page`);
+   a :class:`~collector.commit.GroupCommit` saves it, atomically, together with the
+   other pages of the same instant.
 
 While the sinks deliver page n, page n+1 is already being fetched (prefetch, when
 the pass is a single window; slices keep requests in flight by themselves); it is
 only read, never recorded, until page n is acknowledged. A crash anywhere in steps
 1 to 4 leaves the checkpoint before the page, so the page is read and delivered
-again (at-least-once, never loss); a crash during 5 leaves the old or the new
-checkpoint, both consistent.
+again (at-least-once, never loss); a crash after 5 but before the group commit wrote
+it re-delivers it too (at most ``checkpoint_interval_secs`` of pages, with the same
+event ids); a crash during a write leaves the old or the new checkpoint, both
+consistent.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from collector.checkpoint import Checkpoint, Window
+from collector.commit import GroupCommit
 from collector.dedup import Admission, admit_page
 from collector.delivery import SinkHandle, deliver
 from collector.errors import CollectorError, PageTokenRejectedError
@@ -59,6 +63,7 @@ class PassReader:
         overlap_secs: int,
         stop: asyncio.Event,
         report: PageReport,
+        commit_interval_secs: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
@@ -68,8 +73,9 @@ class PassReader:
         self.overlap_secs = overlap_secs
         self.stop = stop
         self.report = report
+        self.commit_interval_secs = commit_interval_secs
         self.clock = clock
-        self._save_lock = asyncio.Lock()
+        self._commit: GroupCommit | None = None
 
     async def read(self) -> bool:
         """Read every window of the pass, several at once, then close it.
@@ -79,17 +85,19 @@ class PassReader:
         # Several slices already keep requests in flight while the sinks work; prefetch
         # on top would only hold more pages in memory.
         prefetch = len(self.checkpoint.windows) == 1
-        try:
-            async with asyncio.TaskGroup() as group:
-                for window in list(self.checkpoint.windows):
-                    group.create_task(self._read_window(window, prefetch))
-        except* CollectorError as errors:
-            raise errors.exceptions[0] from None
-        if self.stop.is_set() and self.checkpoint.windows:
-            return False
-        async with self._save_lock:
+        interval = self.commit_interval_secs
+        async with GroupCommit(self.store, self.checkpoint, interval_secs=interval) as commit:
+            self._commit = commit
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for window in list(self.checkpoint.windows):
+                        group.create_task(self._read_window(window, prefetch))
+            except* CollectorError as errors:
+                raise errors.exceptions[0] from None
+            if self.stop.is_set() and self.checkpoint.windows:
+                return False
             self.checkpoint.finish_pass(self.overlap_secs)
-            await self.store.asave(self.checkpoint)
+            await commit.recorded()
         return True
 
     async def _read_window(self, window: Window, prefetch: bool) -> None:
@@ -135,13 +143,12 @@ class PassReader:
                     pending = asyncio.create_task(self._fetch(window, sent))
                 await deliver(self.sinks, admission.events)
                 acked_at = self.clock()
-                async with self._save_lock:
-                    next_token = None if last else page.next_token
-                    self.checkpoint.record_page(
-                        window, admission.progress, next_token, self.overlap_secs
-                    )
-                    await self.store.asave(self.checkpoint)
+                next_token = None if last else page.next_token
+                self.checkpoint.record_page(
+                    window, admission.progress, next_token, self.overlap_secs
+                )
                 self.report(admission, page, window, acked_at)
+                await self._committer.recorded()
                 if last:
                     return
         finally:
@@ -160,6 +167,10 @@ class PassReader:
             restart_from=format_iso(min(window.frontier, window.end)),
             window_to=format_iso(window.end),
         )
-        async with self._save_lock:
-            self.checkpoint.restart_window(window)
-            await self.store.asave(self.checkpoint)
+        self.checkpoint.restart_window(window)
+        await self._committer.recorded()
+
+    @property
+    def _committer(self) -> GroupCommit:
+        assert self._commit is not None, "only while read() runs"
+        return self._commit

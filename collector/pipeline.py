@@ -213,6 +213,7 @@ class SourceRunner:
             overlap_secs=self.sweeps.keep_secs(self.config, checkpoint.target),
             stop=stop,
             report=report,
+            commit_interval_secs=self.config.checkpoint_interval_secs,
             clock=self.clock,
         )
 

@@ -8,7 +8,6 @@ cannot be read is an error that names the file; it is never silently replaced.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import fcntl
@@ -75,8 +74,11 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Write atomically: temp file, fsync, rename, fsync of the directory."""
+        self.write(checkpoint.to_json())
+
+    def write(self, data: bytes) -> None:
+        """Write a serialized checkpoint atomically (see :meth:`save`)."""
         self._ensure_dir()
-        data = checkpoint.to_json()
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -95,10 +97,6 @@ class CheckpointStore:
             raise CheckpointError(
                 f"cannot write checkpoint '{self.path}': {exc.strerror}"
             ) from None
-
-    async def asave(self, checkpoint: Checkpoint) -> None:
-        """:meth:`save` off the event loop (fsync blocks)."""
-        await asyncio.to_thread(self.save, checkpoint)
 
     def delete(self) -> bool:
         """Remove the checkpoint; True if there was one."""

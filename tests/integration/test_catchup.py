@@ -87,6 +87,10 @@ def test_backfill_is_interruptible_and_resumes_exactly(tmp_path: Path) -> None:
         log = tmp_path / "backfill.log"
         first = start_cli(*args, log=log)
         wait_for(lambda: log.read_bytes().count(b"page_delivered") >= 5, 30, "some pages")
+        # Group commit: pages are saved in the background, within checkpoint_interval_secs.
+        wait_for(
+            lambda: any((tmp_path / "state").glob("*.backfill-*.checkpoint.json")), 5, "a save"
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         resumed = cli(*args)

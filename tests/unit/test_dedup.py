@@ -232,3 +232,36 @@ def test_the_fast_date_path_agrees_with_the_general_parser() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_event_ids_and_bytes_never_change_across_versions() -> None:
+    """A re-read after an upgrade must give every click the id it had before, or an
+    index keyed by event id (Elasticsearch ``_id``) doubles it. This id was computed by
+    the release before the hot-path work of issue 13; it is pinned here."""
+    record = {
+        "date": "2024-11-17T17:02:30+0000",
+        "url": "https://example.com/a?b=1",
+        "userEmailAddress": "alice@example.com",
+        "action": "Block",
+        "scanResult": "malicious",
+        "tagMap": {"UrlScan": {"Category": ["phish"]}},
+        "adminOverride": "N/A",
+        "route": "inbound",
+        "ttpDefinition": "Default",
+        "userOverride": "None",
+        "category": "Phishing & Fraud",
+        "emailPartsDescription": ["Body"],
+        "messageId": "<m1@example.com>",
+        "sendingIp": "192.0.2.7",
+        "subject": "Ünïcode ✓",
+        "creationMethod": "User Click",
+        "fromUserEmailAddress": "bob@example.net",
+        "userAwarenessAction": "NA",
+    }
+    epoch = 1731862950
+    (first, second) = admit_page(
+        [record, dict(record)], Window(epoch - 60, epoch + 60), {}, "s"
+    ).events
+    assert first.event_id == "ddf4b1c9c37d58ef8ae661e8c9ee73d9-0"
+    assert second.event_id == "ddf4b1c9c37d58ef8ae661e8c9ee73d9-1"
+    assert first.event_id.partition("-")[0] == content_hash(record)

@@ -182,6 +182,15 @@ class MimecastSourceConfig(SecretsModel):
         description="How many slices a long catch-up reads at once (1 = never slice). They "
         "share the quota pacer, so this speeds up a catch-up only while the quota allows.",
     )
+    checkpoint_interval_secs: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Group commit: while pages flow, the checkpoint is written in the "
+        "background, one write for every page acknowledged since the last, and no "
+        "acknowledged page stays unsaved longer than this. A kill -9 re-delivers at most "
+        "the pages acknowledged in this span (same event ids); 0 = write after every page.",
+    )
     retry_max_secs: float = Field(
         default=300.0,
         gt=0,
