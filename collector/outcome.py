@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collector.events import Event
@@ -27,10 +27,23 @@ class CycleOutcome:
     delays: DelaySummary = field(default_factory=DelaySummary)
     """Seconds from each new click's date to its acknowledgement by every sink."""
 
-    def time_delivery(self, events: Iterable[Event], acked_at: float, into: Histogram) -> None:
-        """Observe the delivery delay of ``events``, acknowledged at ``acked_at``: one
-        observation per distinct date, so a page costs a handful of bisects."""
-        for date, clicks in Counter(event.time for event in events).items():
+    def time_delivery(self, events: Sequence[Event], acked_at: float, into: Histogram) -> None:
+        """Observe the delivery delay of ``events``, acknowledged at ``acked_at``.
+
+        A catch-up page's delays (days, kept to three digits) usually share one
+        histogram bucket and one summary key: then the page is one observation of its
+        exact total. Otherwise one observation per distinct date.
+        """
+        if not events:
+            return
+        times = [event.time for event in events]
+        longest, shortest = acked_at - min(times), acked_at - max(times)
+        if into.same_bucket(shortest, longest) and self.delays.same_key(shortest, longest):
+            into.observe_total(longest, len(times), acked_at * len(times) - sum(times))
+            self.delays.observe(shortest, len(times) - 1)
+            self.delays.observe(longest)
+            return
+        for date, clicks in Counter(times).items():
             delay = acked_at - date
             into.observe(delay, clicks)
             self.delays.observe(delay, clicks)

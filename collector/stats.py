@@ -41,6 +41,16 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += times
         self.total += value * times
 
+    def same_bucket(self, low: float, high: float) -> bool:
+        """Whether ``low`` and ``high`` fall into the same bucket."""
+        return bisect.bisect_left(self.bounds, low) == bisect.bisect_left(self.bounds, high)
+
+    def observe_total(self, value: float, times: int, total: float) -> None:
+        """Record ``times`` observations that all fall into ``value``'s bucket and sum
+        to ``total``."""
+        self.counts[bisect.bisect_left(self.bounds, value)] += times
+        self.total += total
+
     @property
     def count(self) -> int:
         """Number of observations."""
@@ -66,9 +76,17 @@ class DelaySummary:
 
     def observe(self, delay: float, times: int = 1) -> None:
         """Record ``times`` clicks delivered ``delay`` seconds after their date."""
-        key = round(delay, 1) if delay < 600 else float(f"{delay:.3g}")
-        self.counts[key] += times
-        self.max = delay if self.max is None else max(self.max, delay)
+        if times:
+            self.counts[self._key(delay)] += times
+            self.max = delay if self.max is None else max(self.max, delay)
+
+    def same_key(self, low: float, high: float) -> bool:
+        """Whether ``low`` and ``high`` are kept as the same delay."""
+        return self._key(low) == self._key(high)
+
+    @staticmethod
+    def _key(delay: float) -> float:
+        return round(delay, 1) if delay < 600 else float(f"{delay:.3g}")
 
     @property
     def p50(self) -> float | None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.checkpoint import Checkpoint
+from collector.events import Event
+from collector.outcome import CycleOutcome
 from collector.polling import UNKNOWN_QUOTA_INTERVAL_SECS, PollBudget, poll_cost
 from collector.sources.mimecast.config import RETENTION_SECS, MimecastSourceConfig
 from collector.sources.mimecast.pacer import QuotaPacer
-from collector.stats import DelaySummary
+from collector.stats import DelaySummary, delay_histogram
 from collector.window import LateSweeps, plan_next_pass
 
 NOW = 1_750_000_000
@@ -145,3 +149,26 @@ def test_delay_summary_median_and_max() -> None:
     assert summary.p50 == 8.0
     assert summary.max == 123_456.7
     assert summary.counts[123_000.0] == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 400_000), min_size=1, max_size=60),
+    acked_at=st.floats(400_000, 700_000, allow_nan=False),
+)
+def test_a_page_timed_at_once_matches_one_click_at_a_time(
+    times: list[int], acked_at: float
+) -> None:
+    """time_delivery's one-observation shortcut must keep every count, total and max
+    that observing each click on its own gives."""
+    events = [Event("s", f"{i}-0", when, {}) for i, when in enumerate(times)]
+    outcome, histogram = CycleOutcome(), delay_histogram()
+    outcome.time_delivery(events, acked_at, histogram)
+    one_by_one, expected = DelaySummary(), delay_histogram()
+    for when in times:
+        one_by_one.observe(acked_at - when)
+        expected.observe(acked_at - when)
+    assert histogram.counts == expected.counts
+    assert histogram.total == pytest.approx(expected.total, rel=1e-9)
+    assert outcome.delays.counts == one_by_one.counts
+    assert outcome.delays.max == one_by_one.max
