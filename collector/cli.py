@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -153,9 +154,15 @@ def build_parser(*, every_option: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command; returns the process exit code.
+
+    ``own_process``: the command has the process to itself (the console script,
+    ``python -m collector``), so it may tune process-wide settings (the garbage
+    collector) that an embedding program, such as the tests, must keep.
+    """
     args = build_parser().parse_args(argv)
+    args.own_process = own_process
     # Until the config says otherwise: stderr, so stdout stays for output (stdout sink).
     configure_logging()
     try:
@@ -205,6 +212,22 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the hot path.
+
+    A catch-up allocates several containers per click, nearly all freed by reference
+    counting as soon as their page is delivered. With the default thresholds (700, 10,
+    10) the collector still ran about 960 times per 200k clicks, rescanning every
+    imported module's objects in its full passes: 0.6-0.7 CPU-s, a sixth of the run
+    (measured with ``gc.callbacks``). Everything imported so far is moved out of its
+    sight (``gc.freeze``), and young objects are examined every 5,000 allocations
+    instead of 700: 28 collections, 0.07 CPU-s. Real cycles (exceptions with their
+    tracebacks) are still collected.
+    """
+    gc.freeze()
+    gc.set_threshold(5_000, 20, 20)
+
+
 async def _run_command(args: argparse.Namespace, result: CommandResult) -> CommandResult:
     # Imported here so `--help`, `--version` and `completion` stay fast.
     if args.command == "completion":
@@ -223,6 +246,8 @@ async def _run_command(args: argparse.Namespace, result: CommandResult) -> Comma
         return await run_demo(args.out, args.clicks, result)
     from collector import commands
 
+    if args.own_process:
+        _settle_garbage_collector()
     if args.command == "dlq":
         return await commands.dlq_replay(args.config, args.sink, result)
     if args.command == "backfill":
