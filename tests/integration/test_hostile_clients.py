@@ -9,9 +9,6 @@ each must get a clean 4xx or a closed socket, never a traceback.
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -29,10 +26,9 @@ from collector.metrics import MetricsServer
 from collector.metrics_config import MetricsConfig
 from collector.metrics_limits import METRICS_LIMITS, HttpLimits
 from collector.metrics_server import BoundedWsgiServer
+from tests.hostile_clients import HALF_SENT, assert_one_accept_failed_line, closed_by_server, raw
 
 from .conftest import parse, settings
-
-HALF_SENT = b"GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: slow"
 
 
 @pytest.fixture
@@ -68,32 +64,12 @@ def serve() -> Iterator[Any]:
         server.stop()
 
 
-async def _raw(port: int, data: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    return reader, writer
-
-
 async def _answer(port: int, data: bytes) -> bytes:
-    reader, writer = await _raw(port, data)
+    reader, writer = await raw(port, data)
     try:
         return await asyncio.wait_for(reader.read(), 3)
     finally:
         writer.close()
-
-
-async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
-    """True when the server closes (EOF or reset) within ``within`` seconds."""
-    try:
-        async with asyncio.timeout(within):
-            while await reader.read(65536):
-                pass
-    except TimeoutError:
-        return False
-    except ConnectionError:
-        pass
-    return True
 
 
 async def test_half_sent_requests_neither_pile_up_nor_keep_healthz_out(
@@ -101,7 +77,7 @@ async def test_half_sent_requests_neither_pile_up_nor_keep_healthz_out(
 ) -> None:
     connections = metrics._server.connections
     assert connections.cap <= METRICS_LIMITS.max_connections
-    stalled = [await _raw(metrics.port, HALF_SENT) for _ in range(300)]
+    stalled = [await raw(metrics.port, HALF_SENT) for _ in range(300)]
     try:
         await asyncio.sleep(0.2)
         assert connections.held <= connections.cap
@@ -111,7 +87,7 @@ async def test_half_sent_requests_neither_pile_up_nor_keep_healthz_out(
                 assert response.status_code == 200, path
         # The ones still held are closed once the request timeout has passed.
         bound = METRICS_LIMITS.request_timeout_secs + 2
-        closed = await asyncio.gather(*(_closed_by_server(r, bound) for r, _ in stalled))
+        closed = await asyncio.gather(*(closed_by_server(r, bound) for r, _ in stalled))
         assert all(closed)
         assert connections.held == 0
     finally:
@@ -166,7 +142,7 @@ async def test_garbage_gets_a_clean_answer_and_prints_nothing(
 
 async def test_a_slow_trickle_is_cut_at_the_request_timeout(serve: Any) -> None:
     server = serve(ok_app, HttpLimits(request_timeout_secs=1.0))
-    reader, writer = await _raw(server.port, b"G")
+    reader, writer = await raw(server.port, b"G")
     started = time.monotonic()
     try:
         # A byte every 0.2 s: no single read ever waits long, the whole request does.
@@ -175,7 +151,7 @@ async def test_a_slow_trickle_is_cut_at_the_request_timeout(serve: Any) -> None:
                 break
             writer.write(bytes([byte]))
             await asyncio.sleep(0.2)
-        assert await _closed_by_server(reader, 1)
+        assert await closed_by_server(reader, 1)
         assert time.monotonic() - started < 3
     finally:
         writer.close()
@@ -183,18 +159,18 @@ async def test_a_slow_trickle_is_cut_at_the_request_timeout(serve: Any) -> None:
 
 async def test_every_connection_waiting_past_the_cap_evicts_the_oldest(serve: Any) -> None:
     server = serve(ok_app, HttpLimits(max_connections=4, request_timeout_secs=60))
-    first = [await _raw(server.port, HALF_SENT) for _ in range(4)]
+    first = [await raw(server.port, HALF_SENT) for _ in range(4)]
     await asyncio.sleep(0.1)
-    later = [await _raw(server.port, HALF_SENT) for _ in range(2)]
+    later = [await raw(server.port, HALF_SENT) for _ in range(2)]
     await asyncio.sleep(0.2)
     # The two oldest made room; the others are still held (their timeout is far off).
-    assert [await _closed_by_server(r, 1) for r, _ in first[:2]] == [True, True]
-    assert not await _closed_by_server(first[2][0], 0.2)
+    assert [await closed_by_server(r, 1) for r, _ in first[:2]] == [True, True]
+    assert not await closed_by_server(first[2][0], 0.2)
     assert server.connections.held == 4 and server.connections.refused == 2
     # A complete request still gets in, at the cost of the oldest waiting one.
     async with httpx.AsyncClient(timeout=3) as http:
         assert (await http.get(f"http://127.0.0.1:{server.port}/")).text == "ok"
-    assert await _closed_by_server(first[2][0], 1)
+    assert await closed_by_server(first[2][0], 1)
     for _, writer in first + later:
         writer.close()
 
@@ -205,9 +181,9 @@ async def test_a_client_that_does_not_read_its_answer_is_dropped(serve: Any) -> 
         return [b"x" * (32 * 1024 * 1024)]
 
     server = serve(big, HttpLimits(request_timeout_secs=0.3, write_timeout_secs=0.3))
-    idle_reader, idle = await _raw(server.port, b"")
-    _, deaf = await _raw(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert await _closed_by_server(idle_reader, 2)  # idle: the request timeout
+    idle_reader, idle = await raw(server.port, b"")
+    _, deaf = await raw(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await closed_by_server(idle_reader, 2)  # idle: the request timeout
     deadline = time.monotonic() + 3
     while server.connections.held and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -257,9 +233,10 @@ async def test_healthz_is_503_while_the_event_loop_is_stuck(
 # A server whose process has no descriptor left: accept() fails with EMFILE.
 EMFILE_SERVER = textwrap.dedent(
     """
-    import os, resource, time
+    import time
     from collector.logging import configure_logging
     from collector.metrics_server import BoundedWsgiServer
+    from tests.hostile_clients import exhaust_descriptors
 
     def ok(environ, start_response):
         start_response("200 OK", [])
@@ -269,36 +246,11 @@ EMFILE_SERVER = textwrap.dedent(
     server = BoundedWsgiServer(ok, "127.0.0.1", 0)
     server.start()
     print(server.port, flush=True)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
-    fillers = []
-    try:
-        while True:
-            fillers.append(os.open(os.devnull, os.O_RDONLY))
-    except OSError:
-        pass
+    fillers = exhaust_descriptors()
     time.sleep(2.5)
     """
 )
 
 
 def test_accept_failures_are_one_log_line_a_minute_without_traceback() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-c", EMFILE_SERVER],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    port = int(process.stdout.readline())
-    clients = []
-    for _ in range(30):
-        clients.append(socket.create_connection(("127.0.0.1", port)))
-        time.sleep(0.02)
-    _, stderr = process.communicate(timeout=15)
-    for client in clients:
-        client.close()
-    lines = stderr.decode().splitlines()
-    assert process.returncode == 0, stderr.decode()[-2000:]
-    assert len(lines) == 1, stderr.decode()[:2000]
-    assert '"event":"accept_failed"' in lines[0] and "Too many open files" in lines[0]
-    assert "Traceback" not in lines[0] and "exception" not in lines[0]
+    assert_one_accept_failed_line(EMFILE_SERVER)
