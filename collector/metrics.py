@@ -4,7 +4,8 @@ The numbers come straight from the per-source and per-sink counters the
 Collector owns (``source_stats``, ``sink_stats``; :mod:`collector.stats`), read at
 scrape time by a custom collector, so there is one set of books and the metrics
 are exact by construction. Endpoints: ``/metrics``, ``/healthz`` (the process and
-its event loop are alive) and ``/readyz`` (see :mod:`collector.health`).
+its event loop are alive) and ``/readyz`` (see :mod:`collector.health`), served by
+prometheus-client's WSGI app and server, bounded by :mod:`collector.metrics_server`.
 
 The ``[metrics]`` model lives in :mod:`collector.metrics_config`, so the config
 never imports this server (which reads a whole running Collector).
