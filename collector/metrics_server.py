@@ -100,13 +100,12 @@ class _RequestHandler(WSGIRequestHandler):
 
     def handle(self) -> None:
         limits = self.server.limits
-        if not self._read_head(limits.max_head_bytes):
+        if not self._read_head(limits.max_head_bytes) or not self._body_read(limits.max_body_bytes):
             return
+        # The whole request is in (within its deadline): from here on it cannot be evicted.
         if not self.server.connections.answering(self.connection):
-            return  # evicted or timed out while its head came in: no one to answer
+            return  # evicted or timed out while it came in: no one to answer
         self.connection.settimeout(limits.write_timeout_secs)
-        if not self._body_read(limits.max_body_bytes):
-            return
         handler = _ServerHandler(
             cast(IO[bytes], self.rfile),  # what typeshed's ServerHandler wants; the same object
             cast(IO[bytes], self.wfile),

@@ -140,13 +140,23 @@ async def test_garbage_gets_a_clean_answer_and_prints_nothing(
     assert capfd.readouterr().err == ""
 
 
-async def test_a_slow_trickle_is_cut_at_the_request_timeout(serve: Any) -> None:
+@pytest.mark.parametrize(
+    ("first", "trickle"),
+    [
+        (b"G", b"ET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 40),
+        (b"POST /metrics HTTP/1.1\r\nContent-Length: 1000\r\n\r\n", b"x" * 40),
+    ],
+    ids=["head", "body"],
+)
+async def test_a_slow_trickle_is_cut_at_the_request_timeout(
+    serve: Any, first: bytes, trickle: bytes
+) -> None:
     server = serve(ok_app, HttpLimits(request_timeout_secs=1.0))
-    reader, writer = await raw(server.port, b"G")
+    reader, writer = await raw(server.port, first)
     started = time.monotonic()
     try:
         # A byte every 0.2 s: no single read ever waits long, the whole request does.
-        for byte in b"ET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 40:
+        for byte in trickle:
             if reader.at_eof():
                 break
             writer.write(bytes([byte]))
