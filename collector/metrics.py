@@ -4,7 +4,8 @@ The numbers come straight from the per-source and per-sink counters the
 Collector owns (``source_stats``, ``sink_stats``; :mod:`collector.stats`), read at
 scrape time by a custom collector, so there is one set of books and the metrics
 are exact by construction. Endpoints: ``/metrics``, ``/healthz`` (the process and
-its event loop are alive) and ``/readyz`` (see :mod:`collector.health`).
+its event loop are alive) and ``/readyz`` (see :mod:`collector.health`), served by
+prometheus-client's WSGI app and server, bounded by :mod:`collector.metrics_server`.
 
 The ``[metrics]`` model lives in :mod:`collector.metrics_config`, so the config
 never imports this server (which reads a whole running Collector).
@@ -12,12 +13,14 @@ never imports this server (which reads a whole running Collector).
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import orjson
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -26,21 +29,28 @@ from prometheus_client.core import (
 )
 
 from collector.health import readiness_problems, snapshot
-from collector.httpserver import STRICT_LIMITS, HttpServer, Request, Response
 from collector.metrics_config import MetricsConfig
+from collector.metrics_server import BoundedWsgiServer
 from collector.stats import Histogram
 
 if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
     from collector.app import Collector
 
 PREFIX = "mimecast_collector"
+TEXT = "text/plain; charset=utf-8"
+
+LOOP_ANSWER_SECS = 4.0
+"""How long /healthz waits for the event loop: under the probes' 5 s timeout."""
 
 
 def _histogram(name: str, doc: str, label: str, values: dict[str, Histogram]) -> Metric:
     family = HistogramMetricFamily(name, doc, labels=[label])
     for key, histogram in values.items():
         cumulative, buckets = 0, []
-        for bound, count in zip((*histogram.bounds, float("inf")), histogram.counts, strict=True):
+        counts = list(histogram.counts)  # one snapshot, as the loop may add to it meanwhile
+        for bound, count in zip((*histogram.bounds, float("inf")), counts, strict=True):
             cumulative += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
         family.add_metric([key], buckets, histogram.total)
@@ -53,7 +63,7 @@ def freshness_metrics(collector: Collector) -> Iterator[Metric]:
         f"{PREFIX}_delivery_delay_seconds",
         "Seconds from a click's date to the moment every sink of its source acknowledged it.",
         "source",
-        {name: runner.stats.delivery_delay for name, runner in collector.runners.items()},
+        {name: runner.stats.delivery_delay for name, runner in list(collector.runners.items())},
     )
     interval = GaugeMetricFamily(
         f"{PREFIX}_poll_interval_seconds",
@@ -61,7 +71,7 @@ def freshness_metrics(collector: Collector) -> Iterator[Metric]:
         "or interval_secs).",
         labels=["source"],
     )
-    for name, runner in collector.runners.items():
+    for name, runner in list(collector.runners.items()):
         if runner.stats.poll_interval_secs is not None:
             interval.add_metric([name], runner.stats.poll_interval_secs)
     yield interval
@@ -98,7 +108,7 @@ class StatsCollector:
         yield from (closures, waits)
 
     def _source_metrics(self) -> Iterator[Metric]:
-        sources = self._collector.source_stats
+        sources = dict(self._collector.source_stats)  # a copy: the loop adds to it
         now = time.time()
 
         def counter(name: str, doc: str, attribute: str) -> Metric:
@@ -140,7 +150,7 @@ class StatsCollector:
             labels=["source"],
         )
         for source, stats in sources.items():
-            for outcome, count in sorted(stats.requests.items()):
+            for outcome, count in sorted(stats.requests.items()):  # sorted() copies first
                 requests.add_metric([source, outcome], count)
             cycles.add_metric([source, "ok"], stats.cycles_ok)
             cycles.add_metric([source, "failed"], stats.cycles_failed)
@@ -159,7 +169,7 @@ class StatsCollector:
         )
 
     def _sink_metrics(self) -> Iterator[Metric]:
-        sinks = self._collector.sink_stats
+        sinks = dict(self._collector.sink_stats)
         for name, doc, attribute in (
             ("sink_events", "Events acknowledged by the sink.", "events"),
             ("sink_batches", "Pages acknowledged by the sink.", "batches"),
@@ -198,14 +208,21 @@ class StatsCollector:
 
 
 class MetricsServer:
-    """Serves /metrics, /healthz and /readyz for one running Collector."""
+    """Serves /metrics, /healthz and /readyz for one running Collector.
+
+    prometheus-client's WSGI app answers /metrics; a small dispatcher in front of it
+    answers the health paths, on :class:`~collector.metrics_server.BoundedWsgiServer`'s
+    threads. Those read the Collector's counters while the event loop updates them:
+    plain reads of ints and floats, and copies of dicts before iterating them.
+    """
 
     def __init__(self, collector: Collector, config: MetricsConfig) -> None:
         self._collector = collector
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(StatsCollector(collector))
-        # Whoever reaches the port may be hostile: bounded connections, sizes and times.
-        self._server = HttpServer(self._handle, config.host, config.port, limits=STRICT_LIMITS)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(StatsCollector(collector))
+        self._metrics_app: WSGIApplication = make_wsgi_app(registry)
+        self._server = BoundedWsgiServer(self._dispatch, config.host, config.port)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
@@ -213,25 +230,47 @@ class MetricsServer:
         return self._server.port
 
     async def start(self) -> None:
-        """Start listening."""
-        await self._server.start()
+        """Start listening. Raises OSError if the address is unusable (e.g. taken)."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._server.start)  # a host name may need a DNS lookup
 
     async def stop(self) -> None:
         """Stop listening and close connections."""
-        await self._server.stop()
+        await asyncio.to_thread(self._server.stop)
 
-    async def _handle(self, request: Request) -> Response:
-        if request.method != "GET":
-            return Response(405, b"method not allowed\n", "text/plain")
-        if request.path == "/metrics":
-            return Response(200, generate_latest(self._registry), "text/plain; version=0.0.4")
-        if request.path == "/healthz":
-            return Response(200, b"ok\n", "text/plain")
-        if request.path == "/readyz":
+    def _dispatch(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "GET":
+            status, body, content_type = "405 Method Not Allowed", b"method not allowed\n", TEXT
+        elif path == "/metrics":
+            return self._metrics_app(environ, start_response)
+        elif path == "/healthz":
+            if self._loop_answers():
+                status, body, content_type = "200 OK", b"ok\n", TEXT
+            else:
+                status, content_type = "503 Service Unavailable", TEXT
+                body = f"event loop stalled: no answer within {LOOP_ANSWER_SECS:g} s\n".encode()
+        elif path == "/readyz":
             problems = self.readiness_problems()
+            status = "200 OK" if not problems else "503 Service Unavailable"
             body = orjson.dumps({"ready": not problems, "problems": problems})
-            return Response(200 if not problems else 503, body)
-        return Response(404, b"not found\n", "text/plain")
+            content_type = "application/json"
+        else:
+            status, body, content_type = "404 Not Found", b"not found\n", TEXT
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
+
+    def _loop_answers(self) -> bool:
+        """Whether the event loop runs a callback: /healthz is answered on another thread."""
+        answered = threading.Event()
+        if self._loop is None:
+            return False
+        try:
+            self._loop.call_soon_threadsafe(answered.set)
+        except RuntimeError:  # the loop is closed
+            return False
+        return answered.wait(LOOP_ANSWER_SECS)
 
     def readiness_problems(self) -> list[str]:
         """Why the collector is not ready now (empty when ready)."""

@@ -29,7 +29,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from collector.httpserver import Request, Response
 from collector.simulator.auth import Authenticator, TokenStore
 from collector.simulator.config import SimulatorConfig, SimulatorStats
 from collector.simulator.dataset import ClickDataset
@@ -48,6 +47,7 @@ from collector.simulator.filters import (
     resolve_query,
     split_body,
 )
+from collector.simulator.httpserver import Request, Response
 from collector.simulator.kinds import KINDS, URL
 from collector.simulator.logstore import LogDataset
 from collector.simulator.pages import Endpoint

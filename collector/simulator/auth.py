@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs
 
-from collector.httpserver import Request, Response
 from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
 
 HMAC_MAX_SKEW_SECS = 900
 """How far ``x-mc-date`` may be from the simulator's clock."""

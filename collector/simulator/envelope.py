@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from collector.httpserver import Response
 from collector.simulator.faults import QuotaConfig
+from collector.simulator.httpserver import Response
 
 HeaderList = list[tuple[str, str]]
 

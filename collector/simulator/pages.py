@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from collector.httpserver import Response
 from collector.simulator.config import SimulatorStats
+from collector.simulator.httpserver import Response
 from collector.simulator.kinds import URL, LogKind
 from collector.simulator.logstore import LogDataset
 from collector.simulator.paging import SnapshotCache

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from collector.httpserver import HttpServer, Request, Response
 from collector.simulator.api import GetLogsApi
 from collector.simulator.auth import Authenticator, HmacVerifier, TokenStore, token_endpoint
 from collector.simulator.config import SimulatorConfig, SimulatorStats
@@ -24,6 +23,7 @@ from collector.simulator.dataset import ClickDataset
 from collector.simulator.envelope import mimecast_error
 from collector.simulator.faults import FaultPlan
 from collector.simulator.generator import ClickFactory
+from collector.simulator.httpserver import HttpServer, Request, Response
 from collector.simulator.kinds import KINDS
 from collector.simulator.live import LiveFeeder, MakeOne
 from collector.simulator.logstore import LogDataset

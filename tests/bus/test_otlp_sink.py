@@ -15,8 +15,8 @@ import pytest
 from collector.config import parse_config
 from collector.delivery import SinkHandle, deliver
 from collector.errors import SinkError
-from collector.httpserver import Request, Response
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
+from collector.simulator.httpserver import Request, Response
 from collector.sinks import SinkContext
 from collector.sinks.otlp import OtlpSink, OtlpSinkConfig
 from tests.http_sinks.helpers import VirtualTime

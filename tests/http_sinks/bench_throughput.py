@@ -31,10 +31,10 @@ import httpx
 from collector.app import Collector
 from collector.config import parse_config
 from collector.daemon import run_once
-from collector.httpserver import Request, Response
 from collector.logging import configure_logging
 from collector.simulator import ClickDataset, Simulator, SimulatorConfig
 from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
 
 from .bulk_emulator import BulkEmulator
 from .hec_emulator import HecEmulator

@@ -32,8 +32,8 @@ from typing import Any
 
 import orjson
 
-from collector.httpserver import Request, Response
 from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
 
 from .local_server import LocalServer, dropped, status_of
 

@@ -1,4 +1,4 @@
-"""The simulator's HTTP server (``collector.httpserver``) as the emulators run it.
+"""The simulator's HTTP server (``collector.simulator.httpserver``) as the emulators run it.
 
 On 127.0.0.1 and a free port, with no practical body limit (an emulator answers 413
 itself, at its receiver's own limit), and the handler's exceptions kept for the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 
-from collector.httpserver import Handler, HttpServer, Response
+from collector.simulator.httpserver import Handler, HttpServer, Response
 
 NO_BODY_LIMIT = 1 << 40
 

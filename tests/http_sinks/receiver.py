@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from collector.httpserver import Request, Response
+from collector.simulator.httpserver import Request, Response
 
 from .local_server import LocalServer, status_of
 

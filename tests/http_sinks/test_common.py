@@ -13,7 +13,7 @@ import trustme
 from pydantic import ValidationError
 
 from collector.errors import ConfigError, SinkError, TransientSinkError
-from collector.httpserver import Request, Response
+from collector.simulator.httpserver import Request, Response
 from collector.sinks.http.batching import Item, split_batches
 from collector.sinks.http.common import parse_retry_after, where
 from collector.sinks.http.generic import HttpSinkConfig

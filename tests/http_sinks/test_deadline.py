@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from collector.errors import SinkError, TransientSinkError
-from collector.httpserver import Request, Response
+from collector.simulator.httpserver import Request, Response
 from collector.sinks.http.common import MAX_RESPONSE_BYTES
 
 from .helpers import events

@@ -19,9 +19,9 @@ import orjson
 from collector.app import Collector
 from collector.config import parse_config
 from collector.daemon import run_once
-from collector.httpserver import Response
 from collector.simulator import ClickDataset, FaultPlan, Simulator, SimulatorConfig
 from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Response
 
 from .bulk_emulator import es_error
 from .hec_emulator import Fault

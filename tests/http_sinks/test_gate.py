@@ -18,8 +18,8 @@ import pytest
 
 from collector.errors import SinkError
 from collector.events import Event
-from collector.httpserver import Request, Response
 from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Request, Response
 
 from .bulk_emulator import BulkEmulator, es_error
 from .hec_emulator import Fault, HecEmulator

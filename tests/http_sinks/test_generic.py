@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from collector.errors import SinkError, TransientSinkError
-from collector.httpserver import Response
 from collector.secrets import scrub
+from collector.simulator.httpserver import Response
 
 from .helpers import VirtualTime, events
 from .local_server import dropped

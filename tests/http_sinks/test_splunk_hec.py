@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from collector.config import parse_config
 from collector.errors import ConfigError, SinkError, TransientSinkError
-from collector.httpserver import Request, Response
+from collector.simulator.httpserver import Request, Response
 from collector.sinks.http.splunk_hec import SplunkHecSinkConfig
 
 from .hec_emulator import Fault, HecEmulator

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from collector.events import format_mimecast_date
-from collector.httpserver import Request, Response
+from collector.simulator.httpserver import Request, Response
 from tests.http_sinks.local_server import LocalServer
 
 GET_LOGS = "/api/ttp/url/get-logs"

@@ -16,9 +16,9 @@ from collector.daemon import run_once
 from collector.delivery import SinkHandle
 from collector.errors import AuthError, ConfigError
 from collector.events import format_mimecast_date
-from collector.httpserver import Response
 from collector.pipeline import SourceRunner
 from collector.retry import RetryPolicy
+from collector.simulator.httpserver import Response
 from collector.sinks import SinkContext
 from collector.sinks.file import FileSinkConfig
 from collector.source import EndpointFacts

@@ -25,8 +25,8 @@ from collector.errors import (
     TransientSourceError,
 )
 from collector.events import parse_mimecast_date
-from collector.httpserver import Response
 from collector.simulator.envelope import json_response
+from collector.simulator.httpserver import Response
 from collector.store import CheckpointStore
 
 from .conftest import cli, collect_once, multiset, parse, read_lines, settings, write_toml

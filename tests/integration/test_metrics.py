@@ -168,3 +168,18 @@ def test_health_without_metrics_reads_the_health_file(tmp_path: Path) -> None:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_a_taken_metrics_port_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        document = settings(tmp_path, "http://127.0.0.1:9")
+        document["metrics"] = {"address": f"127.0.0.1:{port}"}
+        done = cli("run", "-c", str(write_toml(document, tmp_path / "c.toml")), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"config error: metrics.address: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in done.stderr

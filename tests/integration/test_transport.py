@@ -12,8 +12,8 @@ import pytest
 import trustme
 
 from collector.errors import MimecastApiError
-from collector.httpserver import HttpServer, Request, Response
 from collector.simulator import ClickDataset, Simulator, SimulatorConfig
+from collector.simulator.httpserver import HttpServer, Request, Response
 
 from .conftest import collect_once, multiset, parse, read_lines, settings
 

@@ -9,7 +9,7 @@ import gzip
 
 import pytest
 
-from collector.httpserver import HttpServer, Request, Response
+from collector.simulator.httpserver import HttpServer, Request, Response
 
 from .helpers import MakeSim
 

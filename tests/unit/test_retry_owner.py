@@ -15,7 +15,7 @@ import pytest
 
 from collector.delivery import SinkHandle, deliver
 from collector.errors import SinkError, TransientSinkError
-from collector.httpserver import Response
+from collector.simulator.httpserver import Response
 from collector.sinks import SinkContext
 from collector.sinks.http.generic import HttpSink, HttpSinkConfig
 from collector.sinks.syslog import SyslogSinkConfig

@@ -10,8 +10,8 @@ from collections import deque
 import orjson
 
 from collector.errors import MimecastApiError
-from collector.httpserver import Request, Response
 from collector.retry import RETRYABLE_STATUSES, RetryPolicy, is_retryable_status
+from collector.simulator.httpserver import Request, Response
 from collector.sources.mimecast.client import MimecastClient
 from collector.sources.mimecast.config import MimecastSourceConfig
 from collector.stats import SourceStats

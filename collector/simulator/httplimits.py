@@ -1,13 +1,12 @@
-"""The limits of :mod:`collector.httpserver`, and its listening sockets."""
+"""The limits of :mod:`collector.simulator.httpserver`, and its listening sockets."""
 
 from __future__ import annotations
 
 import asyncio
-import resource
 import socket
 from dataclasses import dataclass
 
-from collector.httpmessages import MAX_BODY_BYTES, MAX_HEADER_BYTES
+from collector.simulator.httpmessages import MAX_BODY_BYTES, MAX_HEADER_BYTES
 
 ACCEPT_RETRY_SECS = 0.5
 """Pause after a failed ``accept()``: descriptors may be free again by then."""
@@ -36,26 +35,6 @@ class ServerLimits:
     request_timeout_secs: float | None = None
     write_timeout_secs: float | None = None
     error_log_interval_secs: float = 60.0
-
-
-STRICT_LIMITS = ServerLimits(
-    max_connections=64,
-    max_header_bytes=8 * 1024,
-    max_body_bytes=64 * 1024,
-    request_timeout_secs=5.0,
-    write_timeout_secs=5.0,
-)
-"""For /metrics, /healthz and /readyz: GETs without a body, from a few scrapers and probes."""
-
-
-def descriptor_share(max_connections: int | None) -> int | None:
-    """``max_connections``, lowered to a quarter of the soft ``RLIMIT_NOFILE``."""
-    if max_connections is None:
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return max_connections
-    return max(1, min(max_connections, soft // 4))
 
 
 async def listen(host: str, port: int) -> list[socket.socket]:

@@ -1,10 +1,9 @@
 """A tiny HTTP/1.1 server on asyncio, with limits a hostile client cannot outgrow.
 
-It serves the metrics endpoints, the simulator and the tests' receivers; the
-messages themselves are in :mod:`collector.httpmessages`. Each server has
-:class:`ServerLimits`: the simulator and test receivers run without practical
-limits, the metrics server with :data:`STRICT_LIMITS`, since anyone who can reach
-its port may open connections to it:
+It serves the simulator and the tests' receivers (the production metrics
+endpoints are on :mod:`collector.metrics_server`); the messages themselves are in
+:mod:`collector.simulator.httpmessages`. Each server has :class:`ServerLimits`,
+without practical limits by default; when set:
 
 - at most ``max_connections`` at once, and never more than a quarter of the
   process's file descriptors (``RLIMIT_NOFILE``), so the collector always has
@@ -31,14 +30,13 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from collector.httplimits import (
+from collector.metrics_limits import descriptor_share
+from collector.simulator.httplimits import (
     ACCEPT_RETRY_SECS,
-    STRICT_LIMITS,
     ServerLimits,
-    descriptor_share,
     listen,
 )
-from collector.httpmessages import (
+from collector.simulator.httpmessages import (
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,
     BadRequestError,
@@ -52,7 +50,6 @@ from collector.httpmessages import (
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
-    "STRICT_LIMITS",
     "BadRequestError",
     "Disposition",
     "ErrorHook",
@@ -64,7 +61,7 @@ __all__ = [
     "read_request",
 ]
 
-log = structlog.get_logger("collector.httpserver")
+log = structlog.get_logger("collector.simulator.httpserver")
 
 Handler = Callable[[Request], Awaitable[Response]]
 ErrorHook = Callable[[BaseException], None]
@@ -129,7 +126,8 @@ class HttpServer:
 
     async def start(self) -> None:
         """Bind and start accepting connections. Raises OSError if the address is unusable."""
-        self._cap = descriptor_share(self._limits.max_connections)
+        cap = self._limits.max_connections
+        self._cap = None if cap is None else descriptor_share(cap)
         self._listeners = await listen(self._host, self._port)
         self._acceptors = [asyncio.create_task(self._accept(sock)) for sock in self._listeners]
 

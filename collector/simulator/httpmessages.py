@@ -1,4 +1,4 @@
-"""HTTP/1.1 messages for :mod:`collector.httpserver`: parsing requests, writing responses.
+"""HTTP/1.1 messages for :mod:`collector.simulator.httpserver`: parsing requests, writing responses.
 
 Requests may use ``Content-Length`` or chunked bodies and ask for keep-alive or
 ``Connection: close``. Two extra "dispositions" let the simulator misbehave the way
