@@ -1,10 +1,7 @@
 """mimecast-collector: Mimecast URL Protection click logs into your SIEM."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("mimecast-collector")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here. Not asked of
+# importlib.metadata at start-up, which costs 30-50 ms in every process.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

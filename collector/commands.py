@@ -21,7 +21,6 @@ from collector.daemon import run_daemon, run_once, with_stop_signals
 from collector.errors import CollectorError, ConfigError
 from collector.events import format_iso, format_iso_or_none, parse_iso
 from collector.logging import configure_logging
-from collector.metrics import MetricsServer
 from collector.progress import backlog_progress
 from collector.result import CommandResult
 from collector.retry import RetryPolicy
@@ -42,8 +41,12 @@ async def run(path: Path, result: CommandResult) -> CommandResult:
     config = _load(path)
     async with Collector(config) as collector:
         metrics = config.metrics
-        server = MetricsServer(collector, metrics) if metrics else None
-        if server is not None and metrics is not None:
+        server = None
+        if metrics is not None:
+            # prometheus-client and the server load only when [metrics] asks for them.
+            from collector.metrics import MetricsServer
+
+            server = MetricsServer(collector, metrics)
             try:
                 await server.start()
             except OSError as exc:

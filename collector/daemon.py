@@ -21,16 +21,18 @@ import contextlib
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collector.app import Collector
 from collector.errors import CollectorError, first_leaf
 from collector.health import snapshot, write_health_file
 from collector.pipeline import SourceRunner
 from collector.systemd import notify, watchdog_interval_secs
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 T = TypeVar("T")
 
@@ -191,6 +193,9 @@ async def run_daemon(collector: Collector, stop: asyncio.Event) -> None:
 
     if not await wait_for_healthy_sinks(collector, stop):
         return
+
+    # Only `run` schedules: `once`, `check` and `health` never load APScheduler.
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=UTC)
     for runner in collector.runners.values():

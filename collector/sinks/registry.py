@@ -40,8 +40,11 @@ def sink_types() -> dict[str, str]:
 
 def sink_config_class(type_name: str, *, key: str) -> type[SinkConfig]:
     """Return the config model of sink type ``type_name``; ``key`` names it in errors."""
-    known = sink_types()
-    target = known.get(type_name)
+    # Built-ins first, without scanning every installed package's entry points.
+    target = BUILTIN_SINKS.get(type_name)
+    if target is None:
+        known = sink_types()
+        target = known.get(type_name)
     if target is None:
         choices = ", ".join(sorted(known))
         raise ConfigError(f"{key}.type: unknown sink type {type_name!r} (known: {choices})")
