@@ -134,6 +134,26 @@ def measure(pages: Path, target: Path, max_chunks: int | None = None) -> dict[st
     }
 
 
+def click_shape(blobs: list[bytes], sample: int = 20_000) -> dict[str, object]:
+    """What the clicks look like, from an even sample: mean size and field presence.
+
+    Returns ``mean_click_bytes`` and ``fields``: each field name with the share of
+    clicks carrying it, so the report shows which shape (v1 or API 2.0) was measured.
+    """
+    if not blobs:
+        return {"mean_click_bytes": 0, "fields": {}}
+    step = max(1, len(blobs) // sample)
+    picked = blobs[::step]
+    seen: dict[str, int] = {}
+    for blob in picked:
+        for name in orjson.loads(blob):
+            seen[name] = seen.get(name, 0) + 1
+    return {
+        "mean_click_bytes": round(sum(map(len, picked)) / len(picked)),
+        "fields": {name: round(count / len(picked), 3) for name, count in seen.items()},
+    }
+
+
 def prepare(args: argparse.Namespace) -> dict[str, object]:
     """Regenerate the clicks; write the truth digests and the pages file."""
     spec = DataSpec(args.clicks, args.seed, args.start, args.end, args.rich)
@@ -147,6 +167,7 @@ def prepare(args: argparse.Namespace) -> dict[str, object]:
     del dataset  # only the serialized clicks are needed from here on
     return {
         "clicks": len(blobs),
+        **click_shape(blobs),
         "truth_count": write_truth(blobs, args.truth),
         "pages": write_pages(blobs, args.page_size, args.pages),
         "page_size": args.page_size,
@@ -171,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--seed", type=int, default=1)
     prep.add_argument("--start", type=int, required=True, help="first click date, epoch s")
     prep.add_argument("--end", type=int, required=True, help="last click date, epoch s")
-    prep.add_argument("--rich", action="store_true", help="18-field clicks")
+    prep.add_argument("--rich", action="store_true", help="API 2.0 clicks (else v1 fields)")
     prep.add_argument("--page-size", type=int, default=500)
     prep.add_argument("--truth", type=Path, required=True, help="truth digests file to write")
     prep.add_argument("--pages", type=Path, required=True, help="pages file to write")

@@ -1,7 +1,9 @@
-"""The goals of issue 4, judged on a run's summaries. Every goal is a ratio or a count
-measured in the same run, so results stay comparable across machines.
+"""The goals of issue 4 and the targets of issue 13, judged on a run's summaries.
+Every goal is a ratio or a count measured in the same run, so results stay comparable
+across machines.
 
 A goal is ``met`` True or False when its scenario ran, None ("n/a") when it did not.
+Goals are reported, never enforced: timing does not decide the exit code.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ S6_MAX_429_PCT = 1.0
 S7_MIN_EFFICIENCY = 0.9
 S8_MAX_CPU_PCT = 0.5
 S9_MAX_P99_SECS = 30.0
+
+# Issue 13, "Hot path": ratios within one run, on realistic API 2.0 clicks.
+I13_S1_MIN_RATIO_TO_NAIVE = 2.0
+I13_S1_MAX_CPU_RATIO = 3.0
+I13_S1_MAX_RSS_MIB = 56.0
+I13_SINK_MIN_RATIO_TO_FILE = 0.8
+I13_S5_MAX_GROWTH_MIB = 8.0
 
 _SIGNS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -73,16 +82,16 @@ def sink_goal(scenario: str, row: Row | None, minimum: float) -> Goal:
     return goal(scenario, "throughput / floor", ">=", minimum, figure(row, "ratio_to_floor"))
 
 
-def s5_goal(rows: list[Row]) -> Goal:
+def s5_goal(rows: list[Row], bound: float = S5_MAX_GROWTH_MIB) -> Goal:
     """Flat memory: the largest backlog's peak RSS minus the smallest's."""
     done = [row for row in rows if figure(row, "peak_rss_mib", "max") is not None]
     if len(done) < 2:
-        return goal("S5", "RSS(largest) - RSS(smallest) (MiB)", "<=", S5_MAX_GROWTH_MIB, None)
+        return goal("S5", "RSS(largest) - RSS(smallest) (MiB)", "<=", bound, None)
     small = min(done, key=lambda row: int(row["params"]["clicks"]))
     large = max(done, key=lambda row: int(row["params"]["clicks"]))
     peaks = [figure(row, "peak_rss_mib", "max") or 0.0 for row in (large, small)]
     name = f"RSS({large['case']}) - RSS({small['case']}) (MiB)"
-    return goal("S5", name, "<=", S5_MAX_GROWTH_MIB, round(peaks[0] - peaks[1], 1))
+    return goal("S5", name, "<=", bound, round(peaks[0] - peaks[1], 1))
 
 
 def s6_ideal(params: dict[str, Any]) -> float:
@@ -162,3 +171,37 @@ def s9_goals(found: dict[str, Any]) -> list[Goal]:
             three["idle_requests_per_hour"],
         ),
     ]
+
+
+def issue13_goals(rows: list[Row]) -> list[Goal]:
+    """The target table of issue 13, from every row of the run.
+
+    S2 to S4 are judged against S1 (the file sink) of the same run, so they are n/a
+    when S1 did not run; the ratio uses the median drain rates (``events_per_sec``).
+    """
+    by_scenario: dict[str, list[Row]] = {}
+    for row in rows:
+        by_scenario.setdefault(row["scenario"], []).append(row)
+    s1 = _first(by_scenario, "S1")
+    out = [
+        goal("S1", "once, whole process, / naive loop", ">=", I13_S1_MIN_RATIO_TO_NAIVE,
+             figure(s1, "ratio_to_naive")),
+        goal("S1", "CPU-s per 100k / floor", "<=", I13_S1_MAX_CPU_RATIO,
+             figure(s1, "cpu_ratio_to_floor")),
+        goal("S1", "peak RSS, max of reps (MiB)", "<=", I13_S1_MAX_RSS_MIB,
+             figure(s1, "peak_rss_mib", "max")),
+    ]  # fmt: skip
+    file_rate = figure(s1, "events_per_sec")
+    for scenario in ("S2", "S3", "S4"):
+        rate = figure(_first(by_scenario, scenario), "events_per_sec")
+        share = round(rate / file_rate, 3) if rate is not None and file_rate else None
+        out.append(
+            goal(scenario, "events/s / S1 file sink", ">=", I13_SINK_MIN_RATIO_TO_FILE, share)
+        )
+    out.append(s5_goal(by_scenario.get("S5", []), I13_S5_MAX_GROWTH_MIB))
+    return out
+
+
+def _first(by_scenario: dict[str, list[Row]], scenario: str) -> Row | None:
+    found = by_scenario.get(scenario)
+    return found[0] if found else None

@@ -4,21 +4,21 @@
 ``POST /api/ttp/url/get-logs`` page after page (``next`` until absent or empty), one
 ``json.dumps`` line per click written to a file; no checkpoint, no dedup, no fsync, no
 retries. This is what a SOC's home-made script does, and what the collector, doing
-far more per click, must still beat (issue "Hot path").
+far more per click, must still beat (issue 13, "Hot path"). It prints one JSON line:
+the clicks it wrote, the pages it requested and its own CPU seconds.
 
-``python -m bench.naive compare``: serves a backlog from ``mimecast-collector simulate``
-(realistic API 2.0 clicks by default), then times, in turns, the collector's ``once``
-into a file sink and the naive loop, as whole processes on the same pages, and prints
-events/s, CPU seconds per 100k clicks and peak RSS of each, and their ratio.
+``python -m bench`` runs this loop in every S1 to S4 rep, after the collector, against
+the same simulator process (:mod:`bench.naive_run`). ``python -m bench.naive compare``
+is that S1 case alone, without the floor: realistic API 2.0 clicks by default, the
+collector's ``once`` into a file sink and this loop timed as whole processes on the
+same pages, and prints the case's naive figures and ratio as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -27,13 +27,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Child, Pinning
-from bench.truth import DataSpec
-from bench.upstream import Upstream, start_simulator, stop_simulator
 
-
-def naive_loop(base_url: str, client_id: str, secret: str, start: str, end: str, out: str) -> int:
-    """The loop itself; returns the clicks written."""
+def naive_loop(
+    base_url: str,
+    client_id: str,
+    secret: str,
+    start: str,
+    end: str,
+    out: str,
+    page_size: int = 500,
+) -> tuple[int, int]:
+    """The loop itself; returns (clicks written, get-logs requests made)."""
     form = urllib.parse.urlencode(
         {"client_id": client_id, "client_secret": secret, "grant_type": "client_credentials"}
     ).encode()
@@ -41,10 +45,10 @@ def naive_loop(base_url: str, client_id: str, secret: str, start: str, end: str,
         token = json.load(answer)["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     page_token = None
-    written = 0
+    written = requests = 0
     with open(out, "w") as output:
         while True:
-            pagination: dict[str, Any] = {"pageSize": 500}
+            pagination: dict[str, Any] = {"pageSize": page_size}
             if page_token:
                 pagination["pageToken"] = page_token
             body = {
@@ -56,102 +60,82 @@ def naive_loop(base_url: str, client_id: str, secret: str, start: str, end: str,
             )
             with urllib.request.urlopen(request) as answer:  # noqa: S310
                 page = json.load(answer)
+            requests += 1
             clicks = page["data"][0]["clickLogs"] if page["data"] else []
             for click in clicks:
                 output.write(json.dumps(click) + "\n")
             written += len(clicks)
             page_token = page["meta"].get("pagination", {}).get("next")
             if not page_token or not clicks:
-                return written
-
-
-def _timed(argv: list[str], cpu: int | None, pinning: Pinning, log: Path) -> dict[str, float]:
-    child = Child("timed", argv, cpu=cpu, pinning=pinning, stderr=log)
-    ended = child.wait(1800)
-    if ended.returncode != 0:
-        raise SystemExit(f"{argv[2:4]} failed ({ended.returncode}); see {log}")
-    rss_kib = ended.peak_rss_kib or ended.ru_maxrss_kib
-    return {"wall": ended.wall_secs, "cpu": ended.cpu_secs, "rss_mib": rss_kib / 1024}
+                return written, requests
 
 
 def compare(clicks: int, reps: int, rich: bool) -> dict[str, Any]:
-    """Collector vs the naive loop on the same simulator pages; medians of ``reps``."""
-    pinning = Pinning.plan()
+    """The S1 case with its naive baseline and no floor; the case's figures."""
+    # Imported here: the harness is only needed by ``compare``, never by the loop.
+    from bench.procs import Pinning, stop_all
+    from bench.runner import Case, Context, run_case
+    from bench.scenarios import drain_timeout, size_label
+    from bench.summary import correct, summarize
+
     now = int(time.time())
-    spec = DataSpec(clicks, 11, now - 2 * 86400, now - 120, rich)
-    results: dict[str, list[dict[str, float]]] = {"collector": [], "naive": []}
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP", "/tmp")) as tmp:
-        work = Path(tmp)
-        sim, facts = start_simulator(sys.executable, pinning, spec, Upstream(), work)
+    with tempfile.TemporaryDirectory(prefix="bench-naive-") as tmp:
+        ctx = Context(
+            workdir=Path(tmp),
+            pinning=Pinning.plan(),
+            python=sys.executable,
+            span=(now - 29 * 86_400, now - 3600),
+            rich=rich,
+            say=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+        case = Case("S1", size_label(clicks), clicks, reps, floor=False, naive=True)
+        case.timeout_secs = drain_timeout(clicks)
         try:
-            base = facts["base_url"]
-            for rep in range(reps):
-                config = work / f"c{rep}.toml"
-                config.write_text(
-                    f'state_dir = "{work}/state{rep}"\n[log]\nformat = "json"\n'
-                    f'[sources.s]\ntype = "mimecast_ttp_url"\nbase_url = "{base}"\n'
-                    f'client_id = "{facts["client_id"]}"\nclient_secret = '
-                    f'"{facts["client_secret"]}"\ninitial_lookback_secs = {3 * 86400}\n'
-                    f'lag_secs = 0\ncatchup_parallel = 1\n[sinks.f]\ntype = "file"\n'
-                    f'path = "{work}/out{rep}/c.ndjson"\n'
-                )
-                results["collector"].append(
-                    _timed(
-                        [sys.executable, "-m", "collector", "once", "-c", str(config)],
-                        pinning.collector_cpu,
-                        pinning,
-                        work / "collector.log",
-                    )
-                )
-                frm = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(now - 3 * 86400))
-                to = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(time.time()))
-                loop = [base, facts["client_id"], facts["client_secret"], frm, to]
-                results["naive"].append(
-                    _timed(
-                        [sys.executable, "-m", "bench.naive", "loop", *loop, f"{work}/n{rep}"],
-                        pinning.collector_cpu,
-                        pinning,
-                        work / "naive.log",
-                    )
-                )
-                for path in work.glob(f"out{rep}/*"):
-                    path.unlink()
+            summary = summarize(run_case(ctx, case), None)
         finally:
-            stop_simulator(sim)
-    summary: dict[str, Any] = {"clicks": clicks, "reps": reps, "rich": rich}
-    for name, runs in results.items():
-        wall = statistics.median(r["wall"] for r in runs)
-        summary[name] = {
-            "events_per_sec": round(clicks / wall),
-            "cpu_secs_per_100k": round(statistics.median(r["cpu"] for r in runs) * 1e5 / clicks, 3),
-            "peak_rss_mib": round(max(r["rss_mib"] for r in runs), 1),
-        }
-    summary["ratio"] = round(
-        summary["collector"]["events_per_sec"] / summary["naive"]["events_per_sec"], 2
-    )
-    return summary
+            stop_all()
+    keys = ("events_per_sec_wall", "cpu_s_per_100k", "peak_rss_mib", "ratio_to_naive")
+    return {
+        "clicks": clicks,
+        "reps": reps,
+        "rich": rich,
+        "collector": {key: summary[key] for key in keys[:3]},
+        "naive": summary["naive"],
+        "ratio_to_naive": summary["ratio_to_naive"],
+        "correct": correct(summary),
+    }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``loop`` or ``compare``; each prints one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m bench.naive", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     loop = commands.add_parser("loop", help="run the naive loop once")
     for name in ("base_url", "client_id", "client_secret", "start", "end", "out"):
         loop.add_argument(name)
-    cmp = commands.add_parser("compare", help="collector vs naive loop")
+    loop.add_argument("--page-size", type=int, default=500)
+    cmp = commands.add_parser("compare", help="collector vs naive loop (the S1 case alone)")
     cmp.add_argument("--clicks", type=int, default=200_000)
     cmp.add_argument("--reps", type=int, default=3)
     cmp.add_argument("--v1-fields", action="store_true", help="12 small fields per click")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "loop":
-        written = naive_loop(
-            args.base_url, args.client_id, args.client_secret, args.start, args.end, args.out
+        written, requests = naive_loop(
+            args.base_url,
+            args.client_id,
+            args.client_secret,
+            args.start,
+            args.end,
+            args.out,
+            args.page_size,
         )
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(json.dumps({"clicks": written, "cpu": usage.ru_utime + usage.ru_stime}))
+        cpu = usage.ru_utime + usage.ru_stime
+        print(json.dumps({"clicks": written, "requests": requests, "cpu": cpu}))
         return 0
-    print(json.dumps(compare(args.clicks, args.reps, not args.v1_fields), indent=2))
-    return 0
+    result = compare(args.clicks, args.reps, not args.v1_fields)
+    print(json.dumps(result, indent=2))
+    return 0 if result["correct"] else 1
 
 
 if __name__ == "__main__":

@@ -162,8 +162,9 @@ class Child:
         # Draining stdout all the time means the child never blocks on a full pipe.
         stream = self._popen.stdout
         assert stream is not None
-        for raw in stream:
-            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
+        with stream:  # closed at EOF: nothing else reads it
+            for raw in stream:
+                self.lines.put(raw.decode(errors="replace").rstrip("\n"))
         self.lines.put(None)
 
     def read_until(self, marker: str, timeout: float) -> list[str]:

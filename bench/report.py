@@ -15,6 +15,14 @@ from typing import Any
 
 import collector
 from bench.procs import loadavg
+from bench.tables import (
+    NAIVE_HEADER,
+    RESULT_HEADER,
+    clicks_line,
+    goal_line,
+    naive_line,
+    result_line,
+)
 
 PACKAGES = (
     "mimecast-collector", "orjson", "httpx", "httpcore", "h11", "anyio", "sniffio",
@@ -104,103 +112,6 @@ def _git(repo: Path, *args: str) -> str | None:
     return done.stdout.strip()
 
 
-def _num(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    if digits == 0 and abs(value) >= 10_000:
-        return f"{value / 1000:.0f}k"
-    return f"{value:,.{digits}f}"
-
-
-def _spread(cell: dict[str, float] | None, digits: int = 0) -> str:
-    if not cell:
-        return "-"
-    median, low, high = (_num(cell[k], digits) for k in ("median", "min", "max"))
-    return median if low == high else f"{median} [{low}{DASH}{high}]"
-
-
-DASH = "\u2013"  # an en dash reads better than a minus sign in ranges
-
-RESULT_HEADER = (
-    f"| scenario | case | events/s median [min{DASH}max] | floor events/s | ratio to floor "
-    "| CPU-s/100k (net of start-up) | floor CPU-s/100k | CPU ratio (net) | peak RSS MiB "
-    "| requests | 429s (% of requests) | 429 wait s | delivered / expected | missing | dup "
-    "| CPU share sim / receiver (of collector's) | status |"
-)
-
-
-def result_line(row: dict[str, Any]) -> str:
-    """One markdown table row for a scenario case."""
-    name = f"{row['scenario']} | {row['case']}"
-    if "freshness" in row:
-        return freshness_line(name, row)
-    if "summary" not in row:
-        reason = row.get("reason") or ""
-        return f"| {name} |" + " - |" * 14 + f" {row['status']}: {reason} |"
-    s = row["summary"]
-    cpu = f"{_spread(s['cpu_s_per_100k'], 3)} ({_num(_med(s['cpu_s_per_100k_net']), 3)})"
-    cpu_ratio = f"{_num(s['cpu_ratio_to_floor'], 2)} ({_num(s['cpu_ratio_to_floor_net'], 2)})"
-    limited = f"{_num(s['rate_limited'])} ({_num(s['rate_limited_pct'], 1)}%)"
-    rate = _spread(s["events_per_sec"])
-    if s.get("idle_cpu_pct"):
-        # S8: the figure is the idle CPU, not the drain of its small backlog; CPU per
-        # 100k clicks means nothing for a process that mostly waited.
-        rate = f"idle: {_spread(s['idle_cpu_pct'], 3)}% CPU (drain {rate} ev/s)"
-        cpu = cpu_ratio = "n/a (idle)"
-    cells = [
-        rate,
-        _spread(s["floor_events_per_sec"]),
-        _num(s["ratio_to_floor"], 2),
-        cpu,
-        _spread(s["floor_cpu_s_per_100k"], 3),
-        cpu_ratio,
-        _spread(s["peak_rss_mib"], 1),
-        _num(s["requests"]),
-        limited,
-        _spread(s["wait_secs"], 1),
-        f"{s['delivered']:,} / {s['expected']:,}",
-        str(s["missing"]),
-        str(s["duplicated"] + s["unexpected"]),
-        f"{_spread(s['sim_cpu_share'], 2)} / {_spread(s['receiver_cpu_share'], 2)}",
-        row["status"] + (f": {row['reason']}" if row.get("reason") else ""),
-    ]
-    return f"| {name} | " + " | ".join(cells) + " |"
-
-
-def freshness_line(name: str, row: dict[str, Any]) -> str:
-    """S9's row: its figures are latencies and request rates, not a drain's."""
-    found = row["freshness"]
-    one, live, three = found["one"], found["after_live"], found["three"]
-    figures = (
-        f"publication to sink p50 {_num(live['p50_secs'], 1)} s, p95 "
-        f"{_num(live['p95_secs'], 1)} s, p99 {_num(live['p99_secs'], 1)} s; live "
-        f"{_num(live['live_requests_per_hour'])} requests/h; idle "
-        f"{_num(one['idle_requests_per_hour'])} requests/h (1 source), "
-        f"{_num(three['idle_requests_per_hour'])} (3 sources), budget "
-        f"{_num(one['idle_budget_per_hour'])}"
-    )
-    delivered = live["clicks"] - live["missing"]
-    cells = [figures] + ["-"] * 9 + [f"{delivered:,} / {live['clicks']:,}"]
-    cells += [str(live["missing"]), str(live["doubled"]), "-", row["status"]]
-    return f"| {name} | " + " | ".join(cells) + " |"
-
-
-def _med(cell: dict[str, float] | None) -> float | None:
-    return cell["median"] if cell else None
-
-
-def goal_line(goal: dict[str, Any]) -> str:
-    """One markdown row of the goals table."""
-    met = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]
-    measured = goal["measured"]
-    shown = (
-        "-"
-        if measured is None
-        else (f"{measured:g}" if isinstance(measured, float) else str(measured))
-    )
-    return f"| {goal['scenario']} | {goal['goal']} | {goal['target']} | {shown} | {met} |"
-
-
 def markdown(report: dict[str, Any]) -> str:
     """The whole report as markdown."""
     m, v, load = report["machine"], report["versions"], report["load"]
@@ -222,6 +133,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"(steal {load['steal_pct']}%)",
         f"- Start-up baseline (0 clicks): {base.get('cpu_secs', '-')} CPU-s, "
         f"{base.get('wall_secs', '-')} s wall, peak RSS {base.get('peak_rss_mib', '-')} MiB",
+        clicks_line(report),
         *([f"- Note: {report['note']}"] if report.get("note") else []),
         f"- Options: {' '.join(report['argv']) or '(defaults)'}; "
         f"duration {report['duration_secs']:.0f} s",
@@ -235,4 +147,23 @@ def markdown(report: dict[str, Any]) -> str:
         *(goal_line(goal) for goal in report["goals"]),
         "",
     ]
+    naive = [line for row in report["rows"] if (line := naive_line(row))]
+    if naive:
+        lines += [
+            "Naive baseline (`bench/naive.py`: urllib + json, one line per click, no "
+            "checkpoint), after each collector rep on the same simulator and pages, pinned "
+            "to the same CPU; both timed as whole processes, medians of reps:",
+            "",
+            NAIVE_HEADER,
+            "|" + "---|" * 9,
+            *naive,
+            "",
+        ]
+    if report.get("targets_issue13"):
+        lines += [
+            "| scenario | target (issue 13) | target | measured | |",
+            "|---|---|---|---|---|",
+            *(goal_line(goal) for goal in report["targets_issue13"]),
+            "",
+        ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ port, and reads back what it wrote.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import time
@@ -65,9 +66,15 @@ class RsyslogTarget:
             self._child.stop(signal.SIGTERM, grace=15.0)
 
     def lines(self) -> Iterator[bytes]:
-        """Each MSG, without the optional UTF-8 BOM RFC 5424 allows before it."""
+        """Each MSG, without the optional UTF-8 BOM RFC 5424 allows before it, and
+        without the ``"mimecast":{"kind":...}`` key the sink's ``json`` payload adds
+        last, so what is left is the record exactly as the simulator served it."""
         for line in read_lines([self.out]):
-            yield line.removeprefix(b"\xef\xbb\xbf")
+            yield _KIND_KEY.sub(b"}", line.removeprefix(b"\xef\xbb\xbf"), count=1)
+
+
+_KIND_KEY = re.compile(rb',"mimecast":\{"kind":"[a-z_]+"\}\}(?=\r?\n?$)')
+"""The syslog ``json`` payload's added key (collector/sinks/syslog/kind_json.py)."""
 
 
 _RSYSLOG_CONF = """\

@@ -7,8 +7,9 @@ A *case* is one scenario at one size (S5 has three). For each case the harness:
 2. for each rep, times the floor on the collector's CPU (:mod:`bench.floor` ``measure``),
    then starts a fresh simulator and receiver on the helper CPU, runs
    ``mimecast-collector once`` (or another command) on the collector's CPU until it
-   exits, samples the helpers' CPU around it, stops the helpers by PID, and checks what
-   arrived against the truth.
+   exits, samples the helpers' CPU around it, stops the receiver, runs the naive
+   baseline against the same simulator when the case has one (:mod:`bench.naive_run`),
+   stops the simulator by PID, and checks what arrived against the truth.
 
 Floor and collector reps are interleaved so both see the same background load.
 """
@@ -28,6 +29,7 @@ from typing import Any
 import orjson
 
 from bench.logs import parse_log
+from bench.naive_run import run_naive
 from bench.procs import Child, Exit, Pinning
 from bench.receivers import FileTarget, Target
 from bench.truth import DataSpec, load_truth, verify
@@ -45,7 +47,8 @@ class Context:
         span: ``(start, end)`` epoch seconds of every dataset, inside the 30 days the
             collector reads and before ``now - lag_secs``.
         seed: dataset seed.
-        rich: 18-field clicks instead of the 12 documented ones.
+        rich: realistic API 2.0 clicks (the default); False gives the 12 documented
+            v1 fields only (``--v1-fields``).
         floor_reps: timed floor passes per case (spread over the collector reps).
         keep_output: keep delivered files and pages files after checking them.
         say: progress messages.
@@ -56,7 +59,7 @@ class Context:
     python: str
     span: tuple[int, int]
     seed: int = 1
-    rich: bool = False
+    rich: bool = True
     floor_reps: int = 5
     keep_output: bool = False
     say: Callable[[str], None] = print
@@ -78,6 +81,7 @@ class Case:
         source: extra keys of the ``[sources.bench]`` table.
         timeout_secs: the longest one collector run may take before it is killed.
         floor: measure the floor for this case.
+        naive: run the naive baseline after each collector rep, on the same simulator.
     """
 
     scenario: str
@@ -91,6 +95,7 @@ class Case:
     source: dict[str, Any] = field(default_factory=dict)
     timeout_secs: float = 600.0
     floor: bool = True
+    naive: bool = False
 
 
 def run_case(ctx: Context, case: Case) -> dict[str, Any]:
@@ -123,25 +128,39 @@ def run_rep(
     """One collector run against a fresh simulator; returns the rep's measurements."""
     sim, facts = start_simulator(ctx.python, ctx.pinning, spec, case.upstream, rep_dir)
     target = case.target()
+    naive: dict[str, Any] | None = None
     try:
-        target.start(rep_dir, ctx.python, ctx.pinning)
-        config = write_config(rep_dir, facts, case, target.sink_table())
-        argv = [ctx.python, "-m", "collector"]
-        argv += [part.replace("{config}", str(config)) for part in case.command]
-        sim_cpu, rx_cpu = sim.cpu_secs(), target.cpu_secs()
-        collector = Child(
-            "collector",
-            argv,
-            cpu=ctx.pinning.collector_cpu,
-            pinning=ctx.pinning,
-            stderr=rep_dir / "collector.log",
-        )
-        ended = collector.wait(case.timeout_secs)
-        sim_cpu, rx_cpu = sim.cpu_secs() - sim_cpu, target.cpu_secs() - rx_cpu
+        try:
+            target.start(rep_dir, ctx.python, ctx.pinning)
+            config = write_config(rep_dir, facts, case, target.sink_table())
+            argv = [ctx.python, "-m", "collector"]
+            argv += [part.replace("{config}", str(config)) for part in case.command]
+            sim_cpu, rx_cpu = sim.cpu_secs(), target.cpu_secs()
+            collector = Child(
+                "collector",
+                argv,
+                cpu=ctx.pinning.collector_cpu,
+                pinning=ctx.pinning,
+                stderr=rep_dir / "collector.log",
+            )
+            ended = collector.wait(case.timeout_secs)
+            sim_cpu, rx_cpu = sim.cpu_secs() - sim_cpu, target.cpu_secs() - rx_cpu
+        finally:
+            target.stop()
+        if case.naive:
+            ctx.say(f"{case.scenario} {case.label}: naive baseline on the same simulator")
+            naive = run_naive(
+                ctx.python, ctx.pinning, facts, spec, case.page_size, rep_dir, truth,
+                case.timeout_secs, ctx.keep_output,
+            )  # fmt: skip
     finally:
-        target.stop()
         sim_stats = stop_simulator(sim)
-    return measurements(ctx, rep_dir, ended, sim_stats, target, truth, (sim_cpu, rx_cpu))
+    found = measurements(ctx, rep_dir, ended, sim_stats, target, truth, (sim_cpu, rx_cpu))
+    if naive is not None:
+        # The simulator counts every request it served; the loop's are not the collector's.
+        found["requests"] -= naive["requests"]
+        found["naive"] = naive
+    return found
 
 
 def measurements(

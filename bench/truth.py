@@ -36,8 +36,9 @@ class DataSpec:
         seed: the dataset seed.
         start: first click date, epoch seconds.
         end: last click date, epoch seconds.
-        rich: the 18-field API 2.0 shape; False keeps the 12 documented fields
-            (the ~484-byte clicks performance.md measured the floor with).
+        rich: realistic API 2.0 clicks (the harness's default since issue 13); False
+            keeps the 12 documented fields (the ~484-byte clicks performance.md
+            measured the floor with).
     """
 
     clicks: int

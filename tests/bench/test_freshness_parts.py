@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from bench.freshness import Tail, freshness, percentile
-from bench.report import freshness_line
+from bench.tables import freshness_line
 
 
 def test_freshness_matches_copies_in_publication_order_and_counts_losses() -> None:

@@ -10,6 +10,7 @@ import orjson
 
 from bench.floor import measure, page_chunks, read_pages, write_pages
 from bench.logs import parse_log
+from bench.rsyslog import RsyslogTarget
 from bench.summary import spread
 from bench.truth import digest, load_truth, verify, write_truth
 from collector.simulator import ClickDataset
@@ -113,3 +114,14 @@ def test_parse_log_counts_pages_cycles_and_429_waits(tmp_path: Path) -> None:
 def test_spread_is_median_min_max() -> None:
     assert spread([3.0, 1.0, None, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
     assert spread([]) is None
+
+
+def test_rsyslog_lines_are_the_records_as_served(tmp_path: Path) -> None:
+    click = orjson.dumps({"url": "https://x.example/a", "subject": "Grüße"})
+    target = RsyslogTarget(lambda host, port: {})
+    target.out = tmp_path / "received.msg"
+    # The syslog sink's json payload adds its kind as the last key; a BOM may lead.
+    target.out.write_bytes(
+        b"\xef\xbb\xbf" + click[:-1] + b',"mimecast":{"kind":"url"}}\n' + click + b"\n"
+    )
+    assert [digest(line) for line in target.lines()] == [digest(click)] * 2

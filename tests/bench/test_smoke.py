@@ -36,7 +36,10 @@ SUMMARY_FIELDS = (
     "missing",
     "duplicated",
     "unexpected",
+    "ratio_to_naive",
+    "naive",
 )
+NAIVE_FIELDS = ("events_per_sec", "cpu_s_per_100k", "peak_rss_mib", "read", "expected", "ok")
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +107,36 @@ def test_smoke_report_has_the_promised_fields(
     table = (out / "results.md").read_text()
     assert "| S1 | 20k |" in table
     assert table.strip() in done.stdout
+
+
+@pytest.mark.slow
+def test_smoke_includes_the_naive_baseline_on_realistic_clicks(
+    smoke: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, out = smoke
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = _report(out)
+    # Realistic API 2.0 clicks by default (issue 13), every documented field present.
+    assert report["data_span"]["rich"] is True
+    prepared = report["rows"][0]["raw"]["prepare"]
+    assert {"tagMap", "emailPartsDescription", "advancedPhishingResult"} <= set(prepared["fields"])
+    assert len(prepared["fields"]) >= 19
+    summary = report["rows"][0]["summary"]
+    naive = summary["naive"]
+    for field in NAIVE_FIELDS:
+        assert field in naive, field
+    # It read every click the simulator served, exactly once, in its one rep.
+    assert naive["ok"] is True
+    assert naive["read"] == naive["expected"] == 20_000
+    assert naive["missing"] == naive["extra"] == 0
+    assert report["rows"][0]["raw"]["runs"][0]["naive"]["returncode"] == 0
+    # Shape only: a positive ratio, never a time goal.
+    assert isinstance(summary["ratio_to_naive"], float) and summary["ratio_to_naive"] > 0
+    assert naive["events_per_sec"]["median"] > 0
+    assert naive["cpu_s_per_100k"]["median"] > 0
+    assert naive["peak_rss_mib"]["max"] > 0
+    targets = {(t["scenario"], t["goal"]) for t in report["targets_issue13"]}
+    assert ("S1", "once, whole process, / naive loop") in targets
+    table = (out / "results.md").read_text()
+    assert "| S1 | 20k | " in table.split("Naive baseline")[1]
+    assert "target (issue 13)" in table
