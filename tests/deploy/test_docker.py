@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import collector
 from tests.deploy.dockerignore import context_files
 from tests.deploy.support import REPO, find_tool, pip_env, run
 
@@ -56,7 +57,11 @@ def one(stage: list[tuple[str, str]], keyword: str) -> str:
 
 
 def project_version() -> str:
-    return str(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
+    """The version pyproject.toml takes from collector/__init__.py (its one home)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "collector.__version__"}
+    return collector.__version__
 
 
 def hadolint(path: Path) -> tuple[int, list[dict[str, object]]]:
