@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,23 +29,29 @@ class CycleOutcome:
     def time_delivery(self, events: Sequence[Event], acked_at: float, into: Histogram) -> None:
         """Observe the delivery delay of ``events``, acknowledged at ``acked_at``.
 
-        A catch-up page's delays (days, kept to three digits) usually share one
-        histogram bucket and one summary key: then the page is one observation of its
-        exact total. Otherwise one observation per distinct date.
+        Clicks whose delays share a histogram bucket and a summary key (a catch-up
+        page's delays are days, kept to three digits) are one observation of their
+        exact total: the dates are sorted, and each run of them is found by bisection,
+        so a page costs a few observations instead of one per click.
         """
-        if not events:
-            return
-        times = [event.time for event in events]
-        longest, shortest = acked_at - min(times), acked_at - max(times)
-        if into.same_bucket(shortest, longest) and self.delays.same_key(shortest, longest):
-            into.observe_total(longest, len(times), acked_at * len(times) - sum(times))
-            self.delays.observe(shortest, len(times) - 1)
-            self.delays.observe(longest)
-            return
-        for date, clicks in Counter(times).items():
-            delay = acked_at - date
-            into.observe(delay, clicks)
-            self.delays.observe(delay, clicks)
+        times = sorted([event.time for event in events])
+        start, count = 0, len(times)
+        while start < count:
+            longest = acked_at - times[start]
+            run = (into.bucket_of(longest), self.delays.key_of(longest))
+            # Both parts only shrink as the dates grow: the run is a prefix of the rest.
+            low, high = start + 1, count
+            while low < high:
+                middle = (low + high) // 2
+                delay = acked_at - times[middle]
+                if (into.bucket_of(delay), self.delays.key_of(delay)) == run:
+                    low = middle + 1
+                else:
+                    high = middle
+            clicks = low - start
+            into.observe_total(longest, clicks, acked_at * clicks - sum(times[start:low]))
+            self.delays.observe(longest, clicks)
+            start = low
 
     def summary(self) -> dict[str, object]:
         """The ``once`` summary of a source: what it delivered, and how fresh."""

@@ -41,9 +41,9 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += times
         self.total += value * times
 
-    def same_bucket(self, low: float, high: float) -> bool:
-        """Whether ``low`` and ``high`` fall into the same bucket."""
-        return bisect.bisect_left(self.bounds, low) == bisect.bisect_left(self.bounds, high)
+    def bucket_of(self, value: float) -> int:
+        """The index of the bucket ``value`` falls into."""
+        return bisect.bisect_left(self.bounds, value)
 
     def observe_total(self, value: float, times: int, total: float) -> None:
         """Record ``times`` observations that all fall into ``value``'s bucket and sum
@@ -76,16 +76,12 @@ class DelaySummary:
 
     def observe(self, delay: float, times: int = 1) -> None:
         """Record ``times`` clicks delivered ``delay`` seconds after their date."""
-        if times:
-            self.counts[self._key(delay)] += times
-            self.max = delay if self.max is None else max(self.max, delay)
-
-    def same_key(self, low: float, high: float) -> bool:
-        """Whether ``low`` and ``high`` are kept as the same delay."""
-        return self._key(low) == self._key(high)
+        self.counts[self.key_of(delay)] += times
+        self.max = delay if self.max is None else max(self.max, delay)
 
     @staticmethod
-    def _key(delay: float) -> float:
+    def key_of(delay: float) -> float:
+        """The delay as it is kept (see the class doc)."""
         return round(delay, 1) if delay < 600 else float(f"{delay:.3g}")
 
     @property
