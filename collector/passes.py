@@ -148,6 +148,9 @@ class PassReader:
                     window, admission.progress, next_token, self.overlap_secs
                 )
                 self.report(admission, page, window, acked_at)
+                # Let the delivered page go now, not when the next one replaces it: each
+                # slice would otherwise hold one through its next fetch (2.5 MiB apiece).
+                del page, records, admission
                 await self._committer.recorded()
                 if last:
                     return
