@@ -10,10 +10,13 @@ pipeline and never reaches a sink here.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.events import Event, parse_mimecast_date
 from collector.sinks.http.ecs import is_ip, to_ecs, uri_parts
@@ -385,3 +388,27 @@ def test_uri_parts_like_elasticsearch(url: str, parts: dict[str, Any]) -> None:
 )
 def test_is_ip(text: str, ip: bool) -> None:
     assert is_ip(text) is ip
+
+
+_IP_LIKE = st.one_of(
+    st.ip_addresses().map(str),
+    st.lists(
+        st.one_of(st.integers(0, 300).map(str), st.sampled_from(["01", "00", "1٣", "", " 1"])),
+        min_size=3,
+        max_size=5,
+    ).map(".".join),
+    st.text(alphabet="0123456789.:abcdef\n ", max_size=20),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_IP_LIKE)
+def test_is_ip_agrees_with_ipaddress(text: str) -> None:
+    """The dotted-quad fast path must judge exactly as ipaddress does (leading zeros,
+    non-ASCII digits, a trailing newline, values over 255)."""
+    try:
+        ipaddress.ip_address(text)
+        expected = True
+    except ValueError:
+        expected = False
+    assert is_ip(text) is expected

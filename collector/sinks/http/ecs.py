@@ -134,8 +134,22 @@ def _safe_keys(value: Any) -> Any:
     return value
 
 
+# A dotted quad exactly as ipaddress accepts it (ASCII digits, no leading zero, <= 255).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+
+
 def is_ip(text: str) -> bool:
-    """True when ``text`` is an IPv4 or IPv6 address (the ``convert`` type ``ip`` test)."""
+    """True when ``text`` is an IPv4 or IPv6 address (the ``convert`` type ``ip`` test).
+
+    IPv4, nearly every ``sendingIp``, is decided by one regular expression (ipaddress
+    took a fifth of a click's ECS mapping); anything else without a ``:`` cannot be an
+    address, and the rest is for ipaddress to judge.
+    """
+    if _DOTTED_QUAD.fullmatch(text):
+        return True
+    if ":" not in text:
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:
