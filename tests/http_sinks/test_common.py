@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from collector.errors import ConfigError, SinkError, TransientSinkError
 from collector.simulator.httpserver import Request, Response
 from collector.sinks.http.batching import Item, split_batches
+from collector.sinks.http.client import compresses
 from collector.sinks.http.common import parse_retry_after, where
 from collector.sinks.http.generic import HttpSinkConfig
 
@@ -156,3 +157,33 @@ def test_urls_in_errors_leave_out_userinfo_and_query() -> None:
         == "http://***@127.0.0.1:1/ingest"
     )
     assert where("https://[::1]:8088/services/collector") == "https://[::1]:8088/services/collector"
+
+
+@pytest.mark.parametrize(
+    ("compression", "endpoint", "gzipped"),
+    [
+        ("auto", "https://splunk.example.com:8088", True),
+        ("auto", "https://10.0.0.7:9200", True),
+        ("auto", "http://127.0.0.1:8088", False),
+        ("auto", "http://localhost:8088", False),
+        ("auto", "http://[::1]:8088", False),
+        ("gzip", "http://127.0.0.1:8088", True),
+        ("none", "https://splunk.example.com:8088", False),
+    ],
+)
+def test_auto_compression_gzips_only_across_a_network(
+    compression: str, endpoint: str, gzipped: bool
+) -> None:
+    assert compresses(compression, endpoint) is gzipped
+
+
+async def test_by_default_a_loopback_receiver_gets_plain_bodies(
+    make_sink: Any, receiver: Any
+) -> None:
+    """``compression = "auto"`` (the default) on loopback: nothing to save on the wire."""
+    server = await receiver()
+    sink = await make_sink({"type": "http", "endpoint": server.url + "/ingest"})
+    await sink.send(events(3))
+    [request] = server.requests
+    assert "content-encoding" not in request.headers
+    assert len(server.events) == 3

@@ -48,7 +48,9 @@ async def test_documents_are_created_with_the_event_id_as_id(bulk: Any, make_sin
 
 async def test_the_body_is_gzipped_ndjson_ending_in_a_newline(bulk: Any, make_sink: Any) -> None:
     emulator = await bulk()
-    sink = await make_sink(options(emulator, format="raw", mode="index", index="mimecast"))
+    sink = await make_sink(
+        options(emulator, format="raw", mode="index", index="mimecast", compression="gzip")
+    )
     page = events(2)
     await sink.send(page)
     [request] = emulator.log

@@ -42,7 +42,7 @@ def dead_letters(tmp_path: Path, sink: str = "out") -> list[dict[str, Any]]:
 
 async def test_every_object_carries_its_metadata_and_the_event_id(hec: Any, make_sink: Any) -> None:
     emulator = await hec()
-    sink = await make_sink(options(emulator))
+    sink = await make_sink(options(emulator, compression="gzip"))
     page = events(5)
     await sink.send(page)
     assert [obj["event"] for obj in emulator.stored] == [e.data for e in page]

@@ -26,13 +26,19 @@ import asyncio
 import dataclasses
 import gzip
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
 from collector import __version__
 from collector.errors import BackpressureTooLongError, SinkError, TransientSinkError
 from collector.gate import BackpressureGate, describe_secs
-from collector.net import certificate_advice, certificate_failure, client_ssl_context
+from collector.net import (
+    certificate_advice,
+    certificate_failure,
+    client_ssl_context,
+    is_loopback_host,
+)
 from collector.secrets import scrub
 from collector.sinks.http.common import (
     GZIP_LEVEL,
@@ -44,9 +50,20 @@ from collector.sinks.http.common import (
     where,
 )
 
+THREADED_GZIP_BYTES = 64 * 1024
+"""Bodies at least this large are compressed in a worker thread."""
+
 RefusalCheck = Callable[[Reply], str | None]
 """How an answer refuses for the whole endpoint (closing the gate), e.g. ``HTTP 429``;
 None when it does not."""
+
+
+def compresses(compression: str, endpoint: str) -> bool:
+    """Whether request bodies are gzipped: ``gzip``, or ``auto`` to a host that is not
+    loopback (across a network the bytes count; on one host only the CPU does)."""
+    if compression == "auto":
+        return not is_loopback_host(urlsplit(endpoint).hostname or "")
+    return compression == "gzip"
 
 
 def refusal_of(reply: Reply) -> str | None:
@@ -84,7 +101,7 @@ class HttpClient:
         self._budget = config.retry_max_secs if budget_secs is None else budget_secs
         self._refusal = refusal
         self._deadline = config.request_timeout_secs
-        self._gzip = config.compression == "gzip"
+        self._gzip = compresses(config.compression, config.endpoint)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.request_timeout_secs, connect=config.connect_timeout_secs),
             verify=client_ssl_context(
@@ -135,7 +152,12 @@ class HttpClient:
         """
         extra = dict(headers or {})
         if body and self._gzip and compress:
-            body = gzip.compress(body, GZIP_LEVEL)
+            # zlib lets go of the GIL: a page's body compresses on another core while
+            # the next page is parsed (small bodies are not worth the thread hop).
+            if len(body) >= THREADED_GZIP_BYTES:
+                body = await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL)
+            else:
+                body = gzip.compress(body, GZIP_LEVEL)
             extra["Content-Encoding"] = "gzip"
         # Compressed first, so that nothing but the wire lies between the gate and the send.
         try:

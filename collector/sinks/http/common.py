@@ -25,7 +25,7 @@ from collector.retry import RetryPolicy
 from collector.secrets import redact_url, scrub
 from collector.sinks import SinkConfig
 
-Compression = Literal["gzip", "none"]
+Compression = Literal["auto", "gzip", "none"]
 
 # Level 1 compresses click logs about 6:1 at a fraction of level 6's CPU cost; the
 # network is rarely the bottleneck between a collector and its SIEM.
@@ -48,7 +48,11 @@ class HttpSinkBaseConfig(SinkConfig):
         "loopback hosts (tests, a local forwarder)."
     )
     compression: Compression = Field(
-        default="gzip", description='`"gzip"` (each request body gzipped) or `"none"`.'
+        default="auto",
+        description='`"gzip"` (each request body gzipped, about 6:1), `"none"`, or `"auto"`: '
+        "gzip across a network, none to a loopback endpoint (a forwarder on the same host), "
+        "where compressing would only cost CPU: about 5 µs per click, as much as the rest "
+        "of the collector's work on it.",
     )
     max_batch_events: int = Field(
         default=500, ge=1, le=MAX_BATCH_EVENTS, description="Most events per request."
