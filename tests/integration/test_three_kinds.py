@@ -145,9 +145,10 @@ async def test_late_records_of_every_kind_are_caught_by_run(tmp_path: Path) -> N
 
 
 async def test_three_sources_on_one_credential_stay_under_its_quota(tmp_path: Path) -> None:
-    """The quota is the application's: three sources share one pacer, so a 429 stays
-    the rare exception (at most 2% of requests; the rate they reach is measured by hand,
-    see the closing note, not here). Three pacers, one per source, would meet many."""
+    """The quota is the application's: three sources share one pacer, which mirrors the
+    bucket, so not one request meets a 429 (the share of the quota's rate they reach is
+    measured by ``python -m bench.quota_share``, not here). Three pacers, one per source,
+    would meet many."""
     sets = datasets(1500, 44)
     quota = QuotaConfig(limit=12, period_secs=1.2)
     async with Simulator(SimulatorConfig(seed=44, quota=quota), **sets) as sim:
@@ -158,7 +159,7 @@ async def test_three_sources_on_one_credential_stay_under_its_quota(tmp_path: Pa
         requests = len(sim.stats.arrivals)
     assert set(results.values()) == {None}
     assert requests > 3 * quota.limit, "the test must outrun the bucket"
-    assert rate_limited <= max(1, requests // 50), (rate_limited, requests)
+    assert rate_limited == 0, (rate_limited, requests)
     for kind, truth in truths(sets).items():
         assert multiset(line["log"] for line in delivered(tmp_path, kind)) == truth
 

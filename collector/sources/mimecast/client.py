@@ -241,7 +241,7 @@ class MimecastClient:
             raise transport_error(exc, request_id) from None
         finally:
             if answer is None:
-                self._pacer.finished(None)
+                self._pacer.finished(None, ticket=ticket)
             else:
                 answer.gate_wait = self._pacer.finished(answer.headers, answer.status_code, ticket)
         return answer, request_id, bearer
