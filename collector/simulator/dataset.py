@@ -6,83 +6,28 @@ times for late clicks; logstore.py has the mechanics shared by every endpoint.
 
 from __future__ import annotations
 
-import random
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from collector.simulator.generator import ClickFactory
-from collector.simulator.logstore import ALL, LogDataset, Matcher, interned, pair_matcher
-
-if TYPE_CHECKING:
-    from collector.simulator.query import Query
+from collector.simulator.logstore import ALL, LogDataset, PairFacetDataset, interned, pair_matcher
 
 __all__ = ["ALL", "ClickDataset", "LogDataset"]
 
 
-class ClickDataset(LogDataset):
+class ClickDataset(PairFacetDataset):
     """URL Protection click logs (``/api/ttp/url/get-logs``); facet ``(route, scanResult)``."""
 
     kind: ClassVar[str] = "url"
+    verdict_field: ClassVar[str] = "scanResult"
+    seed_namespace: ClassVar[str] = "dataset"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
-
-    @classmethod
-    def generate(
-        cls,
-        count: int,
-        *,
-        start: int,
-        end: int,
-        seed: int = 0,
-        duplicate_fraction: float = 0.02,
-        burst_fraction: float = 0.1,
-        rich: bool = True,
-    ) -> ClickDataset:
-        """Make exactly ``count`` realistic clicks, all already visible.
-
-        Args:
-            count: number of clicks, duplicates included.
-            start: earliest ``date`` (epoch seconds, inclusive).
-            end: latest ``date`` (epoch seconds, inclusive).
-            seed: the same seed gives byte-identical clicks.
-            duplicate_fraction: share of clicks that are byte-identical copies of
-                another click (same date, same everything).
-            burst_fraction: share of distinct clicks that come in same-second bursts
-                of 2 to 20.
-            rich: include the fields seen in API 2.0 data, not only the 12 documented.
-
-        Returns:
-            The new dataset.
-        """
-        pairs: dict[tuple[str, str], tuple[str, str]] = {}
-
-        def make(dates: list[int]) -> tuple[list[bytes], list[Any]]:
-            made = ClickFactory(seed, rich=rich).make_many(dates)
-            intern = pairs.setdefault
-            facets = [intern(pair, pair) for pair in zip(made.routes, made.scans, strict=True)]
-            return made.blobs, facets
-
-        dataset = cls._generated(
-            count,
-            start=start,
-            end=end,
-            rng=random.Random(f"dataset:{seed}"),
-            duplicate_fraction=duplicate_fraction,
-            burst_fraction=burst_fraction,
-            make=make,
-        )
-        dataset._pairs = pairs
-        return dataset
-
-    def facet_of(self, record: dict[str, Any]) -> Any:
-        """Return ``(route, scanResult)``."""
-        route, scan = str(record.get("route", "")), str(record.get("scanResult", ""))
-        return interned(self._pairs, route, scan)
-
-    def matcher(self, query: Query) -> Matcher | None:
-        """Test ``route`` and ``scanResult``."""
-        return pair_matcher(query.route, query.scan_result)
+    def _make_records(
+        self, dates: list[int], *, seed: int, rich: bool
+    ) -> tuple[list[bytes], list[Any]]:
+        made = ClickFactory(seed, rich=rich).make_many(dates)
+        intern = self._pairs.setdefault
+        facets = [intern(pair, pair) for pair in zip(made.routes, made.scans, strict=True)]
+        return made.blobs, facets
 
     def add_serialized(
         self,

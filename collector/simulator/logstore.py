@@ -35,8 +35,6 @@ ALL = "all"
 
 Matcher = Callable[[Any], bool]
 """A test on a record's facet; None stands for "matches everything"."""
-MakeRecords = Callable[[list[int]], tuple[list[bytes], list[Any]]]
-"""Makes one serialized record and its facet per given date."""
 
 
 class LogDataset:
@@ -53,6 +51,8 @@ class LogDataset:
     """The endpoint kind (``url``, ``attachment``, ``impersonation``)."""
     date_field: ClassVar[str] = "date"
     """The record field that holds its Mimecast date."""
+    seed_namespace: ClassVar[str] = ""
+    """Seeds :meth:`generate`'s random choices, so each endpoint's data differs."""
 
     def __init__(self) -> None:
         self._dates: list[int] = []
@@ -72,40 +72,63 @@ class LogDataset:
         raise NotImplementedError
 
     @classmethod
-    def _generated(
+    def generate(
         cls,
         count: int,
         *,
         start: int,
         end: int,
-        rng: random.Random,
-        duplicate_fraction: float,
-        burst_fraction: float,
-        make: MakeRecords,
+        seed: int = 0,
+        duplicate_fraction: float = 0.02,
+        burst_fraction: float = 0.1,
+        rich: bool = True,
     ) -> Self:
-        """Make exactly ``count`` records (copies included), all already visible."""
+        """Make exactly ``count`` realistic records, all already visible.
+
+        Args:
+            count: number of records, copies included.
+            start: earliest date (epoch seconds, inclusive).
+            end: latest date (epoch seconds, inclusive).
+            seed: the same seed gives byte-identical records.
+            duplicate_fraction: share of records that are byte-identical copies of
+                another record (same date, same everything).
+            burst_fraction: share of distinct records that come in same-second bursts
+                of 2 to 20.
+            rich: include the fields seen in API 2.0 data, not only those Mimecast
+                documents (URL clicks: 12); endpoints without the difference ignore it.
+
+        Returns:
+            The new dataset.
+        """
         if count < 0:
             raise ValueError("count must be >= 0")
         if not 0.0 <= duplicate_fraction < 1.0 or not 0.0 <= burst_fraction <= 1.0:
             raise ValueError("duplicate_fraction must be in [0, 1), burst_fraction in [0, 1]")
+        rng = random.Random(f"{cls.seed_namespace}:{seed}")
         # At least one original whenever there is anything to copy.
         duplicates = min(round(count * duplicate_fraction), max(count - 1, 0))
         distinct = count - duplicates
         dates = spread_dates(rng, distinct, int(start), int(end), burst_fraction)
-        blobs, facets = make(dates)
+        dataset = cls()
+        blobs, facets = dataset._make_records(dates, seed=seed, rich=rich)
         if duplicates and distinct:
             # Each copy goes right after its original: same date, so order stays sorted.
             originals = sorted(rng.randrange(distinct) for _ in range(duplicates))
             dates, blobs, facets = (
                 _with_copies(values, originals) for values in (dates, blobs, facets)
             )
-        dataset = cls()
         dataset._dates, dataset._blobs, dataset._facets = dates, blobs, facets
         # One shared float: generated records were published "long ago".
         published = 0.0
         dataset._published = [published] * len(dates)
         dataset._max_published = published
         return dataset
+
+    def _make_records(
+        self, dates: list[int], *, seed: int, rich: bool
+    ) -> tuple[list[bytes], list[Any]]:
+        """Make one serialized record and its facet per date, for :meth:`generate`."""
+        raise NotImplementedError
 
     def add(self, record: dict[str, Any], *, published_at: float | None = None) -> None:
         """Insert one record.
@@ -202,6 +225,26 @@ class LogDataset:
     def __len__(self) -> int:
         """Return the number of records, visible or not."""
         return len(self._dates)
+
+
+class PairFacetDataset(LogDataset):
+    """A store whose filters are ``route`` and one verdict field; facet ``(route, verdict)``."""
+
+    verdict_field: ClassVar[str] = ""
+    """The record field beside ``route`` that the endpoint filters on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def facet_of(self, record: dict[str, Any]) -> Any:
+        """Return ``(route, verdict)``."""
+        route, verdict = str(record.get("route", "")), str(record.get(self.verdict_field, ""))
+        return interned(self._pairs, route, verdict)
+
+    def matcher(self, query: Query) -> Matcher | None:
+        """Test ``route`` and the verdict (kept in ``query.scan_result``)."""
+        return pair_matcher(query.route, query.scan_result)
 
 
 def interned(cache: dict[tuple[str, str], tuple[str, str]], a: str, b: str) -> tuple[str, str]:

@@ -18,7 +18,6 @@ from collector.simulator.config import SimulatorConfig
 from collector.simulator.dataset import ClickDataset
 from collector.simulator.faults import FaultPlan
 from collector.simulator.server import Simulator
-from collector.simulator.ttp_datasets import AttachmentDataset, ImpersonationDataset
 
 T = TypeVar("T")
 
@@ -30,8 +29,8 @@ class SimulatorThread:
         config: settings, as for :class:`Simulator`.
         dataset: clicks, as for :class:`Simulator`.
         faults: fault plan, as for :class:`Simulator`.
-        attachments: attachment logs, as for :class:`Simulator`.
-        impersonations: impersonation logs, as for :class:`Simulator`.
+        simulator: a simulator built already (for example with attachment and
+            impersonation logs); then ``config``, ``dataset`` and ``faults`` must be None.
         timeout_secs: how long :meth:`start`, :meth:`stop` and :meth:`call` wait.
 
     Attributes:
@@ -47,13 +46,12 @@ class SimulatorThread:
         dataset: ClickDataset | None = None,
         faults: FaultPlan | None = None,
         *,
-        attachments: AttachmentDataset | None = None,
-        impersonations: ImpersonationDataset | None = None,
+        simulator: Simulator | None = None,
         timeout_secs: float = 30.0,
     ) -> None:
-        self.simulator = Simulator(
-            config, dataset, faults, attachments=attachments, impersonations=impersonations
-        )
+        if simulator is not None and any(part is not None for part in (config, dataset, faults)):
+            raise ValueError("give either a simulator or its config, dataset and faults")
+        self.simulator = simulator if simulator is not None else Simulator(config, dataset, faults)
         self._timeout = timeout_secs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from collector.simulator.logstore import LogDataset, Matcher, interned, pair_matcher
+from collector.simulator.logstore import LogDataset, Matcher, PairFacetDataset
 from collector.simulator.ttp_generator import (
     AttachmentFactory,
     ImpersonationFacet,
@@ -35,44 +34,17 @@ _SEARCHED: dict[str, tuple[int, ...]] = {
 }
 
 
-class AttachmentDataset(LogDataset):
+class AttachmentDataset(PairFacetDataset):
     """Attachment Protection logs; facet ``(route, result)``."""
 
     kind: ClassVar[str] = "attachment"
+    verdict_field: ClassVar[str] = "result"
+    seed_namespace: ClassVar[str] = "attachment-dataset"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
-
-    @classmethod
-    def generate(
-        cls,
-        count: int,
-        *,
-        start: int,
-        end: int,
-        seed: int = 0,
-        duplicate_fraction: float = 0.02,
-        burst_fraction: float = 0.1,
-    ) -> AttachmentDataset:
-        """Make exactly ``count`` attachment logs (copies and bursts as for clicks)."""
-        return cls._generated(
-            count,
-            start=start,
-            end=end,
-            rng=random.Random(f"attachment-dataset:{seed}"),
-            duplicate_fraction=duplicate_fraction,
-            burst_fraction=burst_fraction,
-            make=lambda dates: AttachmentFactory(seed).make_many(dates),
-        )
-
-    def facet_of(self, record: dict[str, Any]) -> Any:
-        """Return ``(route, result)``."""
-        return interned(self._pairs, str(record.get("route", "")), str(record.get("result", "")))
-
-    def matcher(self, query: Query) -> Matcher | None:
-        """Test ``route`` and ``result`` (kept in ``query.scan_result``)."""
-        return pair_matcher(query.route, query.scan_result)
+    def _make_records(
+        self, dates: list[int], *, seed: int, rich: bool
+    ) -> tuple[list[bytes], list[Any]]:
+        return AttachmentFactory(seed).make_many(dates)
 
 
 class ImpersonationDataset(LogDataset):
@@ -80,28 +52,12 @@ class ImpersonationDataset(LogDataset):
 
     kind: ClassVar[str] = "impersonation"
     date_field: ClassVar[str] = "eventTime"
+    seed_namespace: ClassVar[str] = "impersonation-dataset"
 
-    @classmethod
-    def generate(
-        cls,
-        count: int,
-        *,
-        start: int,
-        end: int,
-        seed: int = 0,
-        duplicate_fraction: float = 0.02,
-        burst_fraction: float = 0.1,
-    ) -> ImpersonationDataset:
-        """Make exactly ``count`` impersonation logs (copies and bursts as for clicks)."""
-        return cls._generated(
-            count,
-            start=start,
-            end=end,
-            rng=random.Random(f"impersonation-dataset:{seed}"),
-            duplicate_fraction=duplicate_fraction,
-            burst_fraction=burst_fraction,
-            make=lambda dates: ImpersonationFactory(seed).make_many(dates),
-        )
+    def _make_records(
+        self, dates: list[int], *, seed: int, rich: bool
+    ) -> tuple[list[bytes], list[Any]]:
+        return ImpersonationFactory(seed).make_many(dates)
 
     def facet_of(self, record: dict[str, Any]) -> Any:
         """Return the filtered values (see ``ttp_generator.impersonation_facet``)."""

@@ -185,7 +185,8 @@ async def test_live_mode_feeds_the_kinds_asked_for(make_sim: MakeSim) -> None:
 
 def test_simulator_thread_serves_the_new_kinds() -> None:
     clicks = ClickDataset.generate(3, start=T0, end=T0 + 60, seed=1)
-    with SimulatorThread(SimulatorConfig(), clicks, **datasets(4)) as thread:
+    simulator = Simulator(SimulatorConfig(), clicks, **datasets(4))
+    with SimulatorThread(simulator=simulator) as thread:
         token = thread.call(thread.simulator.issue_token)
         response = httpx.post(
             f"{thread.base_url}{PATHS['attachment']}",
@@ -193,4 +194,9 @@ def test_simulator_thread_serves_the_new_kinds() -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert len(records_of(response, "attachment")) == 4
-        assert isinstance(thread.simulator, Simulator)
+        assert thread.simulator is simulator
+
+
+def test_simulator_thread_takes_a_simulator_or_its_parts_not_both() -> None:
+    with pytest.raises(ValueError, match="either a simulator or its config"):
+        SimulatorThread(SimulatorConfig(), simulator=Simulator())
