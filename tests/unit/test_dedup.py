@@ -211,11 +211,11 @@ def test_dates_that_cannot_be_written_back_are_undated() -> None:
 
 
 def test_the_fast_date_path_agrees_with_the_general_parser() -> None:
-    """Mimecast's own form is parsed from a per-minute cache; any other offset, and
-    every malformed second, goes through the general parser."""
+    """Mimecast's own form is parsed from a per-hour cache; any other offset, and
+    every malformed minute or second, goes through the general parser."""
     import random
 
-    from collector.events import parse_mimecast_date
+    from collector.events import _HOURS, parse_mimecast_date
 
     rng = random.Random(5)
     for _ in range(20_000):
@@ -226,7 +226,18 @@ def test_the_fast_date_path_agrees_with_the_general_parser() -> None:
     assert parse_mimecast_date("2024-11-17T18:02:30+01:00") == parse_mimecast_date(
         "2024-11-17T17:02:30+0000"
     )
-    for bad in ("2024-11-17T17:02:60+0000", "2024-11-17T17:02:6x+0000", "2024-11-17T17:02"):
+    _HOURS.clear()  # the loop above may have filled the cache to its bound
+    parse_mimecast_date("2024-11-17T17:00:00+0000")  # the hour is cached from here on
+    assert "2024-11-17T17:" in _HOURS
+    for bad in (
+        "2024-11-17T17:02:60+0000",
+        "2024-11-17T17:60:00+0000",
+        "2024-11-17T17:02:6x+0000",
+        "2024-11-17T17:x2:00+0000",
+        "2024-11-17T17:02:0\u0663+0000",
+        "2024-11-17T17:0\u0663:00+0000",
+        "2024-11-17T17:02",
+    ):
         try:
             parse_mimecast_date(bad)
         except ValueError:
@@ -265,3 +276,28 @@ def test_event_ids_and_bytes_never_change_across_versions() -> None:
     assert first.event_id == "ddf4b1c9c37d58ef8ae661e8c9ee73d9-0"
     assert second.event_id == "ddf4b1c9c37d58ef8ae661e8c9ee73d9-1"
     assert first.event_id.partition("-")[0] == content_hash(record)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from("0123456789" * 3 + "x \u0663\u00b2\uff11"), min_size=4, max_size=4),
+    st.sampled_from("::::.x"),
+)
+def test_the_cached_hour_agrees_with_the_general_parser_on_any_minutes(
+    digits: list[str], separator: str
+) -> None:
+    """Whatever stands after a cached hour, the fast path says what fromisoformat says."""
+    from collector.events import _HOURS, _parse_any_offset, parse_mimecast_date
+
+    _HOURS.clear()  # another test may have filled the cache to its bound
+    parse_mimecast_date("2024-11-17T17:00:00+0000")  # caches the hour
+    text = "2024-11-17T17:{}{}{}{}{}+0000".format(*digits[:2], separator, *digits[2:])
+    try:
+        expected: int | None = _parse_any_offset(text)
+    except ValueError:
+        expected = None
+    try:
+        got: int | None = parse_mimecast_date(text)
+    except ValueError:
+        got = None
+    assert got == expected, text
