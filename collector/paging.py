@@ -33,10 +33,10 @@ proves nothing by repeating.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
 
 import structlog
 
@@ -50,7 +50,10 @@ MAX_STALLED_PAGES = 100
 # could plausibly fall into, bounded so a month-long window keeps memory flat.
 MEMORY = 4096
 
-Fingerprint = tuple[int, Any, Any, str, str]
+Fingerprint = bytes
+"""A 16-byte digest: page size, first and last dates, first and last content hashes.
+Digests, not the values, so that 4,096 remembered pages of each of several catch-up
+slices cost about 0.4 MB, not the 7 MB the strings cost on a 5M-click backlog."""
 
 
 class Verdict(Enum):
@@ -66,8 +69,8 @@ class PageGuard:
 
     def __init__(self, *, max_stalled_pages: int = MAX_STALLED_PAGES) -> None:
         self._max_stalled = max_stalled_pages
-        self._tokens: set[str] = set()
-        self._token_order: deque[str] = deque()
+        self._tokens: set[bytes] = set()
+        self._token_order: deque[bytes] = deque()
         self._prints: dict[Fingerprint, int] = {}
         self._print_order: deque[Fingerprint] = deque()
         self._pages = 0
@@ -99,8 +102,8 @@ class PageGuard:
                 request_id=request_id,
             )
         if sent is not None:
-            self._remember_token(sent)
-        if next_token in self._tokens:
+            self._remember_token(_digest(sent))
+        if _digest(next_token) in self._tokens:
             log.warning(
                 "pagination_cycle",
                 message="Mimecast's next pageToken points back to a page already read in "
@@ -138,7 +141,7 @@ class PageGuard:
         if len(self._print_order) > MEMORY:
             del self._prints[self._print_order.popleft()]
 
-    def _remember_token(self, token: str) -> None:
+    def _remember_token(self, token: bytes) -> None:
         self._tokens.add(token)
         self._token_order.append(token)
         if len(self._token_order) > MEMORY:
@@ -152,4 +155,11 @@ def _fingerprint(clicks: Sequence[ClickLog]) -> tuple[Fingerprint | None, bool]:
     if not (isinstance(first, dict) and isinstance(last, dict)):
         return None, True
     head, tail = content_hash(first), content_hash(last)
-    return (len(clicks), first.get("date"), last.get("date"), head, tail), head == tail
+    # repr, not a tuple key: a hostile date may be a list or an object (unhashable).
+    identity = repr((len(clicks), first.get("date"), last.get("date"), head, tail))
+    return hashlib.blake2b(identity.encode(), digest_size=16).digest(), head == tail
+
+
+def _digest(token: str) -> bytes:
+    """What is remembered of a pageToken: 16 bytes, whatever its length."""
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()

@@ -79,3 +79,23 @@ def test_a_page_that_points_at_itself_and_repeats_page_one_is_a_cycle() -> None:
     guard = PageGuard()
     assert guard.judge(None, clicks(1, 2), "T1", "r") is Verdict.MORE
     assert guard.judge("T1", clicks(1, 2), "T1", "r") is Verdict.REPEAT
+
+
+@pytest.mark.parametrize("odd_date", [{"x": 1}, ["2025-03-04"], None, 17])
+def test_a_date_of_any_json_type_is_judged_and_its_repeat_still_caught(odd_date: Any) -> None:
+    """A date that is an object or an array used to crash the guard (unhashable)."""
+    page = [{"url": "https://x.example/1", "date": odd_date}, *clicks(2)]
+    guard = PageGuard()
+    assert guard.judge(None, page, "a", "r") is Verdict.MORE
+    with pytest.raises(PaginationLoopError, match="same clicks"):
+        guard.judge("a", [dict(click) for click in page], "b", "r")
+
+
+def test_remembered_pages_and_tokens_are_small_whatever_their_size() -> None:
+    """A month-long catch-up remembers 4,096 pages per slice: each costs a digest."""
+    guard = PageGuard()
+    long_token = "t" * 2_000
+    guard.judge(None, clicks(1), long_token, "r")
+    guard.judge(long_token, clicks(2), "next", "r")
+    remembered = [*guard._tokens, *guard._prints]  # private on purpose: the size is the point
+    assert remembered and all(isinstance(k, bytes) and len(k) == 16 for k in remembered)
