@@ -162,4 +162,5 @@ def _fingerprint(clicks: Sequence[ClickLog]) -> tuple[Fingerprint | None, bool]:
 
 def _digest(token: str) -> bytes:
     """What is remembered of a pageToken: 16 bytes, whatever its length."""
-    return hashlib.blake2b(token.encode(), digest_size=16).digest()
+    # surrogatepass: whatever a JSON parser let through, remembering it never raises.
+    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
