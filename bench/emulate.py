@@ -40,8 +40,14 @@ def accepted_clicks(kind: str, emulator: Any) -> Iterator[dict[str, Any]]:
         return
     for documents in emulator.indices.values():
         for document in documents.values():
-            # format = "raw" documents are the click plus the @timestamp the sink adds.
-            yield {key: value for key, value in document.items() if key != "@timestamp"}
+            ecs_event = document.get("event")
+            original = ecs_event.get("original") if isinstance(ecs_event, dict) else None
+            if isinstance(original, str):
+                # format = "ecs" with preserve_original_event: the click as received.
+                yield orjson.loads(original)
+            else:
+                # format = "raw" documents are the click plus the @timestamp the sink adds.
+                yield {key: value for key, value in document.items() if key != "@timestamp"}
 
 
 async def serve(kind: str, out: Path) -> int:

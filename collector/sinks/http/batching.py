@@ -37,7 +37,8 @@ class Item:
     """One event and its encoding for this sink, made once and reused by every retry."""
 
     event: Event
-    body: bytes
+    body: bytes | memoryview
+    """Its encoding; a view into its page's one buffer when the sink made it."""
 
 
 @dataclass(slots=True)

@@ -37,17 +37,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
+import socket
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
-from collector.events import Event
+from collector.events import Event, utc_seconds
 
 ECS_VERSION = "8.11.0"
 DATASET = "mimecast.ttp_url_logs"
-_TIMESTAMP = "%Y-%m-%dT%H:%M:%S.000Z"
 
 # Moved out of the click into ECS fields (the rest stays under ``mimecast.*``).
 _RENAMED = {
@@ -63,7 +62,7 @@ _DROPPED = ("date", "fromUserEmailAddress", "userEmailAddress")
 
 def timestamp(epoch: int) -> str:
     """``@timestamp`` as Elasticsearch's date processor writes it: ``...T14:45:34.000Z``."""
-    return time.strftime(_TIMESTAMP, time.gmtime(epoch))
+    return f"{utc_seconds(epoch)}.000Z"
 
 
 def to_ecs(
@@ -82,7 +81,11 @@ def to_ecs(
     doc: dict[str, Any] = {"@timestamp": timestamp(event.time), "ecs": {"version": ECS_VERSION}}
     ecs_event: dict[str, Any] = {"category": ["email"], "module": "mimecast", "dataset": DATASET}
     doc["event"] = ecs_event
-    rest = {k: v for k, v in click.items() if v is not None and k not in _DROPPED}
+    rest = dict(click)  # a C-level copy, then only the exceptions in Python
+    for name in _DROPPED:
+        rest.pop(name, None)
+    if None in rest.values():
+        rest = {k: v for k, v in rest.items() if v is not None}
     for name, (group, key) in _RENAMED.items():
         value = rest.pop(name, None)
         if value is not None:
@@ -150,6 +153,13 @@ def is_ip(text: str) -> bool:
         return True
     if ":" not in text:
         return False
+    try:
+        # inet_pton (C) accepts a subset of what ipaddress does (no scope id); what
+        # it refuses still goes to ipaddress, so the verdict stays ipaddress's.
+        socket.inet_pton(socket.AF_INET6, text)
+        return True
+    except (OSError, ValueError):
+        pass
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -11,10 +11,7 @@ a backslash. ``=`` needs no escape: a value runs to the next delimiter.
 
 from __future__ import annotations
 
-import time
-from functools import lru_cache
-
-from collector.events import Event
+from collector.events import Event, utc_seconds
 from collector.sinks.syslog.cef import PRODUCT, VENDOR, VERSION
 from collector.sinks.syslog.fields import as_text, sending_ip
 from collector.sinks.syslog.severity import LEVELS, Risk
@@ -39,10 +36,9 @@ KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-@lru_cache(maxsize=4096)
 def dev_time(epoch: int) -> str:
     """Format epoch seconds as ``devTime`` (``2024-11-17T17:02:30.000+0000``)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(epoch))
+    return f"{utc_seconds(epoch)}.000+0000"
 
 
 def header_delimiter(delimiter: str) -> str:

@@ -14,10 +14,7 @@ config), so the header is safe in LF framing too.
 
 from __future__ import annotations
 
-import time
-from functools import lru_cache
-
-from collector.events import Event
+from collector.events import Event, utc_seconds
 
 NILVALUE = "-"
 BOM = b"\xef\xbb\xbf"
@@ -40,10 +37,9 @@ def escape_param(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
-@lru_cache(maxsize=4096)
 def timestamp(epoch: int) -> str:
     """Format epoch seconds as an RFC 5424 TIMESTAMP in UTC (``2024-11-17T17:02:30Z``)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return f"{utc_seconds(epoch)}Z"
 
 
 class Rfc5424Header:
