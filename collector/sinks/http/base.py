@@ -122,8 +122,8 @@ class HttpSinkBase:
 
     def _page_items(self, events: Batch) -> list[Item]:
         # One buffer for the page, each item a view of its slice: 500 encodings kept
-        # alive as separate allocations until the request is built cost about 1 µs more
-        # per event, and more memory.
+        # alive as separate allocations until the request was built held about 10 MiB
+        # more at peak (HEC, four catch-up slices).
         encode = self.encode
         buffer = bytearray()
         ends: list[int] = []
