@@ -206,3 +206,21 @@ def test_kill_9_while_collecting_attachments_loses_nothing(tmp_path: Path) -> No
     ids = Counter(line["event_id"] for line in lines)
     doubled = sum(n - 1 for n in ids.values() if n > 1)
     assert sum(got.values()) - doubled == sum(expected.values()), "doubles share their ids"
+
+
+async def test_the_first_burst_waits_for_the_first_answer(tmp_path: Path) -> None:
+    """Before any answer the pacer knows no quota: three sources of four catch-up slices
+    would send 12 requests at once into a bucket of 6. One goes first; the rest wait
+    for its X-RateLimit-* headers, so not one meets a 429."""
+    sets = datasets(600, 47)
+    quota = QuotaConfig(limit=6, period_secs=0.6)
+    async with Simulator(SimulatorConfig(seed=47, quota=quota), **sets) as sim:
+        config = parse(document(tmp_path, sim.base_url, page_size=50))
+        assert sum(source.catchup_parallel for source in config.sources.values()) > quota.limit
+        async with Collector(config) as collector:
+            results = await run_once(collector, asyncio.Event())
+        rate_limited = sim.stats.rate_limited
+    assert set(results.values()) == {None}
+    assert rate_limited == 0
+    for kind, truth in truths(sets).items():
+        assert multiset(line["log"] for line in delivered(tmp_path, kind)) == truth

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collector.sources.mimecast.pacer import PacerRegistry, QuotaPacer
 from tests.fakes import FakeClock as Clock
 
@@ -73,9 +75,16 @@ async def test_an_answer_without_headers_ends_pacing() -> None:
     assert clock.sleeps == [0.5]
 
 
+async def past_the_first_request(pacer: QuotaPacer) -> None:
+    """A credential's first request goes alone (nothing is known of its quota yet);
+    the tests that use this are about what comes after it, so it gets no answer."""
+    pacer.finished(None, ticket=await pacer.acquire())
+
+
 async def test_requests_in_flight_count_against_the_remaining_quota() -> None:
     clock = Clock()
     pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    await past_the_first_request(pacer)
     for _ in range(4):  # four requests go out (no quota information yet)
         await pacer.acquire()
     # The first answer says 4 remain, but 3 requests are still in flight.
@@ -87,6 +96,7 @@ async def test_requests_in_flight_count_against_the_remaining_quota() -> None:
 async def test_a_request_without_answer_is_no_longer_in_flight() -> None:
     clock = Clock()
     pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    await past_the_first_request(pacer)
     await pacer.acquire()
     await pacer.acquire()
     pacer.finished(None)  # timed out
@@ -129,9 +139,34 @@ async def test_an_answer_that_was_overtaken_does_not_restore_spent_quota() -> No
     """Answers overtake each other: the older one's Remaining is stale and ignored."""
     clock = Clock()
     pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    await past_the_first_request(pacer)
     first = await pacer.acquire()
     second = await pacer.acquire()
     pacer.finished(headers(1, 100), ticket=second)  # served last: 1 left
     pacer.finished(headers(5, 0), ticket=first)  # served first: stale
     await pacer.acquire()
     assert clock.sleeps == [0.1], "paced by the newer answer"
+
+
+async def test_the_first_request_goes_alone_and_the_rest_wait_for_its_answer() -> None:
+    """Nothing is known of the quota before the first answer: a burst of catch-up slices
+    and sources could overflow the bucket, so they wait one round trip."""
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    first = await pacer.acquire()
+    others = [asyncio.create_task(pacer.acquire()) for _ in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in others)
+    pacer.finished(headers(50, 100), ticket=first)
+    await asyncio.wait_for(asyncio.gather(*others), 1)
+
+
+async def test_a_first_request_that_never_got_an_answer_still_lets_the_rest_go() -> None:
+    clock = Clock()
+    pacer = QuotaPacer(reserve=1, clock=clock, sleep=clock.sleep)
+    first = await pacer.acquire()
+    waiting = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0)
+    pacer.finished(None, ticket=first)  # timed out
+    await asyncio.wait_for(waiting, 1)

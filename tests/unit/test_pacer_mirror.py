@@ -43,12 +43,19 @@ async def test_a_late_answer_does_not_pull_the_pace_forward() -> None:
     assert clock.now >= 0.3 - 1e-9, "the request refilled at 0.2 was spent by the second"
 
 
+async def past_the_first_request(pacer: QuotaPacer) -> None:
+    """A credential's first request goes alone (nothing is known of its quota yet);
+    the tests that use this are about what comes after it, so it gets no answer."""
+    pacer.finished(None, ticket=await pacer.acquire())
+
+
 async def test_a_reordered_answer_does_not_hand_back_spent_quota() -> None:
     """The second request was served first (1 left), the first after it (0 left), and
     the first's answer came back first: the second's answer is newer by ticket but
     older at the server, so its Remaining must not be believed upward."""
     clock = FakeClock()
     pacer = QuotaPacer(reserve=0, clock=clock, sleep=clock.sleep)
+    await past_the_first_request(pacer)
     first = await pacer.acquire()
     second = await pacer.acquire()
     pacer.finished(headers(0, 90), ticket=first)

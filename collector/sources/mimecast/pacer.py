@@ -86,6 +86,10 @@ class QuotaPacer:
         self._in_flight = 0
         self._learnt = 0
         self.waited_secs = 0.0
+        # Set once the first request of this credential is over. Until then nothing is
+        # known of the quota, so the others wait for it rather than burst into a bucket
+        # that may hold fewer (three sources of four slices would send 12 at once).
+        self._first_over = asyncio.Event()
 
     async def acquire(self, budget_secs: float | None = None) -> int:
         """Wait, if needed, before sending one request; pair with :meth:`finished`.
@@ -96,6 +100,8 @@ class QuotaPacer:
         arrived meanwhile still stops at the gate.
         """
         async with self._lock:
+            if self._tickets and not self._first_over.is_set():
+                await self._first_over.wait()
             # Holding the lock while waiting queues the other requests behind us,
             # each one refill interval later. An answer that arrives meanwhile may
             # lower the mirror: look again after each wait.
@@ -159,6 +165,7 @@ class QuotaPacer:
 
     def _close(self, ticket: int | None) -> int:
         """One request is over: how many others were open when it was sent."""
+        self._first_over.set()
         self._in_flight = max(0, self._in_flight - 1)
         return self._open_at_send.pop(ticket, 0) if ticket is not None else 0
 
