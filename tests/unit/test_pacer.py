@@ -6,6 +6,7 @@ import asyncio
 
 from collector.sources.mimecast.pacer import PacerRegistry, QuotaPacer
 from tests.fakes import FakeClock as Clock
+from tests.fakes import past_the_first_request
 
 
 def headers(remaining: int, reset_ms: int, limit: int = 100) -> dict[str, str]:
@@ -73,12 +74,6 @@ async def test_an_answer_without_headers_ends_pacing() -> None:
     for _ in range(10):
         await pacer.acquire()
     assert clock.sleeps == [0.5]
-
-
-async def past_the_first_request(pacer: QuotaPacer) -> None:
-    """A credential's first request goes alone (nothing is known of its quota yet);
-    the tests that use this are about what comes after it, so it gets no answer."""
-    pacer.finished(None, ticket=await pacer.acquire())
 
 
 async def test_requests_in_flight_count_against_the_remaining_quota() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from collector.simulator.faults import LeakyBucket, QuotaConfig
 from collector.sources.mimecast.pacer import QuotaPacer
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, past_the_first_request
 
 
 def headers(remaining: int, reset_ms: int, limit: int = 100) -> dict[str, str]:
@@ -41,12 +41,6 @@ async def test_a_late_answer_does_not_pull_the_pace_forward() -> None:
     pacer.finished(headers(0, 50), ticket=first)
     await pacer.acquire()
     assert clock.now >= 0.3 - 1e-9, "the request refilled at 0.2 was spent by the second"
-
-
-async def past_the_first_request(pacer: QuotaPacer) -> None:
-    """A credential's first request goes alone (nothing is known of its quota yet);
-    the tests that use this are about what comes after it, so it gets no answer."""
-    pacer.finished(None, ticket=await pacer.acquire())
 
 
 async def test_a_reordered_answer_does_not_hand_back_spent_quota() -> None:
