@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--smoke", action="store_true", help="CI smoke: S1 only, 20k clicks, 1 rep")
     add("--out", type=Path, default=None, help="results directory (bench/results/<time>)")
     add("--keep-output", action="store_true", help="keep delivered files and page files")
+    add(
+        "--strict-receivers",
+        action="store_true",
+        help="S2 and S4 deliver to the tests' strict emulators, not the lean receivers",
+    )
     add("--note", default="", help="free text for the report (e.g. which code was measured)")
     add("--quiet", action="store_true", help="no progress messages")
     return parser
@@ -150,6 +155,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         rich=not args.v1_fields,
         floor_reps=args.floor_reps,
         keep_output=args.keep_output,
+        strict_receivers=args.strict_receivers,
         say=say,
     )
     opts = Options(

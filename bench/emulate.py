@@ -40,14 +40,19 @@ def accepted_clicks(kind: str, emulator: Any) -> Iterator[dict[str, Any]]:
         return
     for documents in emulator.indices.values():
         for document in documents.values():
-            ecs_event = document.get("event")
-            original = ecs_event.get("original") if isinstance(ecs_event, dict) else None
-            if isinstance(original, str):
-                # format = "ecs" with preserve_original_event: the click as received.
-                yield orjson.loads(original)
-            else:
-                # format = "raw" documents are the click plus the @timestamp the sink adds.
-                yield {key: value for key, value in document.items() if key != "@timestamp"}
+            yield click_of_document(document)
+
+
+def click_of_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The click an Elasticsearch document was made from."""
+    ecs_event = document.get("event")
+    original = ecs_event.get("original") if isinstance(ecs_event, dict) else None
+    if isinstance(original, str):
+        # format = "ecs" with preserve_original_event: the click as received.
+        click: dict[str, Any] = orjson.loads(original)
+        return click
+    # format = "raw" documents are the click plus the @timestamp the sink adds.
+    return {key: value for key, value in document.items() if key != "@timestamp"}
 
 
 async def serve(kind: str, out: Path) -> int:

@@ -11,7 +11,8 @@ reported "not available yet" with the missing part otherwise
 
 1. its sink type is registered (:func:`collector.sinks.registry.sink_types`) under one
    of the names in :data:`SINK_BENCHES`;
-2. its receiver can start: the tests' emulators for HEC and Elasticsearch (wrapped as
+2. its receiver can start: a lean HEC or bulk receiver (:mod:`bench.fast_receiver`,
+   the default) or the tests' strict emulators (``--strict-receivers``, wrapped as
    processes by :mod:`bench.emulate`), a real ``rsyslogd`` for syslog
    (:mod:`bench.rsyslog`);
 3. :data:`SINK_BENCHES` has a table function giving the sink's options for that
@@ -82,16 +83,24 @@ class FileTarget:
 
 
 class EmulatorTarget:
-    """One of the tests' emulators as a process (``python -m bench.emulate KIND``).
+    """An HTTP receiver as a process (``python -m MODULE KIND --out FILE``).
 
     Args:
-        kind: ``hec`` or ``bulk`` (see :data:`bench.emulate.EMULATORS`).
-        table: builds the sink table from the emulator's base URL.
+        kind: ``hec`` or ``bulk``.
+        table: builds the sink table from the receiver's base URL.
+        module: :mod:`bench.fast_receiver` (the default), or :mod:`bench.emulate` for
+            the tests' strict emulators.
     """
 
-    def __init__(self, kind: str, table: Callable[[str, int], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        table: Callable[[str, int], dict[str, Any]],
+        module: str = "bench.fast_receiver",
+    ) -> None:
         self.kind = kind
         self._table = table
+        self._module = module
         self.out = Path("received.ndjson")
         self.port = 0
         self._child: Child | None = None
@@ -100,7 +109,7 @@ class EmulatorTarget:
         """Start the emulator on a free port and wait for ``ready``."""
         self.out = rep_dir / "out" / "received.ndjson"
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        argv = [python, "-m", "bench.emulate", self.kind, "--out", str(self.out)]
+        argv = [python, "-m", self._module, self.kind, "--out", str(self.out)]
         self._child = Child(
             f"emulator-{self.kind}",
             argv,
@@ -185,11 +194,16 @@ class SinkBench:
     goal_ratio: float
     table: Callable[[str, int], dict[str, Any]]
 
-    def target(self) -> Target:
-        """The receiver for one rep (call only when :func:`sink_bench_status` is None)."""
+    def target(self, *, strict: bool = False) -> Target:
+        """The receiver for one rep (call only when :func:`sink_bench_status` is None).
+
+        Args:
+            strict: the tests' emulators instead of :mod:`bench.fast_receiver`.
+        """
         if self.receiver == "rsyslogd":
             return RsyslogTarget(self.table)
-        return EmulatorTarget(self.receiver, self.table)
+        module = "bench.emulate" if strict else "bench.fast_receiver"
+        return EmulatorTarget(self.receiver, self.table, module)
 
 
 SINK_BENCHES: dict[str, SinkBench] = {

@@ -51,6 +51,8 @@ class Context:
             v1 fields only (``--v1-fields``).
         floor_reps: timed floor passes per case (spread over the collector reps).
         keep_output: keep delivered files and pages files after checking them.
+        strict_receivers: S2 and S4 deliver to the tests' strict emulators instead of
+            the lean :mod:`bench.fast_receiver`.
         say: progress messages.
     """
 
@@ -62,6 +64,7 @@ class Context:
     rich: bool = True
     floor_reps: int = 5
     keep_output: bool = False
+    strict_receivers: bool = False
     say: Callable[[str], None] = print
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bench import goals
@@ -126,9 +127,11 @@ def sink_scenario(scenario: str) -> Callable[..., tuple[list[Row], list[goals.Go
             row = unavailable(scenario, reason)
         else:
             case = Case(scenario, size_label(opts.clicks), opts.clicks, opts.reps_for(scenario))
-            case.target, case.timeout_secs = bench.target, drain_timeout(opts.clicks)
+            case.target = partial(bench.target, strict=ctx.strict_receivers)
+            case.timeout_secs = drain_timeout(opts.clicks)
             case.naive = True  # the loop writes a file: the baseline a SOC script gives
-            row = measured(case, ctx, base, sink=registered_sink(bench), receiver=bench.receiver)
+            receiver = f"{bench.receiver} ({'strict emulator' if ctx.strict_receivers else 'lean'})"
+            row = measured(case, ctx, base, sink=registered_sink(bench), receiver=receiver)
         return [row], [goals.sink_goal(scenario, row, bench.goal_ratio)]
 
     return run
