@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.events import Event, parse_mimecast_date
-from collector.sinks.http.ecs import is_ip, to_ecs, uri_parts
+from collector.sinks.http.ecs import general_uri_parts, is_ip, to_ecs, uri_parts
 
 CLICKS = [
     '{"userEmailAddress": "johndoe@example.com", "fromUserEmailAddress": "bestbuyinfo@emailinfo.bestbuy.com", "url": "https://click.emailinfo2.bestbuy.com/?qs=5c47c91aeb44fac857370c26ddf09c3f484431e1ccfa636fc64e26e40dd87efdb43d4deeeab8c2e727ebfa079e8cf1404c095c511152e4b09e7d00bf8377f32d", "ttpDefinition": "Inbound URL \'Aggressive\'", "subject": "Today only: Save $100 on Tineco Pure One S12 smart cordless stick vacuum, plus more.", "action": "allow", "adminOverride": "N/A", "userOverride": "None", "scanResult": "clean", "category": "Business", "sendingIp": "67.43.156.15", "userAwarenessAction": "Continue", "date": "2021-10-16T14:45:34+0000", "actions": "Allow", "route": "inbound", "creationMethod": "User Click", "emailPartsDescription": [ "Body" ], "messageId": "<31b43097-94f9-4f64-8e37-8ad23650c692@ind1s01mta1292.xt.local>" }',
@@ -412,3 +412,40 @@ def test_is_ip_agrees_with_ipaddress(text: str) -> None:
     except ValueError:
         expected = False
     assert is_ip(text) is expected
+
+
+# URLs near the fast path's edges: every character class it allows and several it must
+# leave to the general path ('#', '[', '_', user info, a port, upper case, non-ASCII,
+# spaces, stray or valid '%' escapes).
+_URL_LIKE = st.builds(
+    "{}{}{}{}".format,
+    st.sampled_from(["http://", "https://", "HTTPS://", "ftp://", "mailto:", "https:", ""]),
+    st.text(alphabet="ab9.-_@:[]%é", max_size=14),
+    st.text(alphabet="/a.b%2Fe9~!$&'()*+,;=:@-_é #[", max_size=16),
+    st.sampled_from(["", "?", "?q=1&r=%41", "?x=%zz", "?a/b?c", "#f", "?q#f"]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_URL_LIKE)
+def test_uri_parts_fast_path_agrees_with_the_general_path(url: str) -> None:
+    """The one-regex path for common http(s) links must split exactly as the general
+    path does, which the Elasticsearch-derived cases above pin."""
+    assert uri_parts(url) == general_uri_parts(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://news.example.org/caf%C3%A9%20menu.pdf?utm_source=email&cid=1",
+        "http://10.0.0.300/a.b/c",
+        "https://-bad-.example/x",
+        "https://a.example",
+        "https://a.example?",
+        "https://a.example/dir.d/file",
+        "https://a.example/%2Fsecret.tar.gz?%41=%42",
+        "https://a.example/100%25/x%zz",
+    ],
+)
+def test_uri_parts_fast_path_examples(url: str) -> None:
+    assert uri_parts(url) == general_uri_parts(url)
