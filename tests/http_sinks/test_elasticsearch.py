@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from collector.errors import SinkError, TransientSinkError
 from collector.simulator.envelope import json_response
+from collector.sinks.http.bulk_items import is_clean
 from collector.sinks.http.ecs import to_ecs
 from collector.sinks.http.elasticsearch import FILTER_PATH, ElasticsearchSinkConfig
 
@@ -255,3 +256,39 @@ def test_config_checks_auth_and_index_names() -> None:
         ElasticsearchSinkConfig.model_validate({**base, "username": "u"})
     with pytest.raises(ValidationError, match="not a valid index"):
         ElasticsearchSinkConfig.model_validate({**base, "api_key": "k", "index": "Logs"})
+
+
+@pytest.mark.parametrize(
+    ("body", "clean"),
+    [
+        (b'{"errors":false,"items":[{"create":{"status":201}}]}', True),
+        (b'{ "errors" : false }', True),
+        (b'\n{\n  "errors": false,\n  "items": []\n}', True),
+        # Not known from the start: parsed and judged item by item.
+        (b'{"took":3,"errors":false,"items":[]}', False),
+        (b'{"errors":true,"items":[{"create":{"status":429}}]}', False),
+        (b'{"errors":falsey}', False),
+        (b'{"items":[{"create":{"status":429,"errors":false}}],"errors":true}', False),
+        (b"", False),
+        (b"<html>", False),
+    ],
+)
+def test_a_clean_bulk_answer_is_known_from_its_first_bytes(body: bytes, clean: bool) -> None:
+    assert is_clean(body) is clean
+
+
+async def test_an_unfiltered_answer_with_item_errors_is_still_read_item_by_item(
+    bulk: Any, make_sink: Any, tmp_path: Path
+) -> None:
+    """A proxy may drop filter_path: ``took`` comes first, and the items still decide."""
+    emulator = await bulk()
+    page = events(3)
+    error = {"type": "document_parsing_exception", "reason": "bad"}
+    items = [{"create": {"status": 201}}, {"create": {"status": 400, "error": error}}]
+    answer = {"took": 2, "errors": True, "items": [*items, {"create": {"status": 201}}]}
+    emulator.fail_next(json_response(200, answer))
+    sink = await make_sink(options(emulator))
+    await sink.send(page)
+    [letter] = dead_letters(tmp_path)
+    assert letter["event_id"] == page[1].event_id
+    assert sink.stats.dead_lettered == 1

@@ -6,8 +6,9 @@ answered 409 ``version_conflict_engine_exception``, which means "already stored"
 counts as success. (In data streams ``_id`` is unique per backing index, so a copy
 sent again after a rollover is stored twice; see docs/http-sinks.md.)
 
-The body is NDJSON (action line, document line, each ending in ``\\n``, the last one
-too), gzipped, with ``filter_path`` so that the answer holds only what is read:
+The body is NDJSON (action line, document line, each ending in ``\\n``), gzipped
+off loopback, with ``filter_path`` so that the answer holds only what is read (a
+clean one, ``{"errors":false,...``, is known from its first bytes):
 
 - items 2xx and 409: stored (409s are counted in the sink's ``stats.already_stored``);
 - items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
@@ -34,7 +35,7 @@ from collector.secrets import register_secret
 from collector.sinks import SinkContext
 from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
-from collector.sinks.http.bulk_items import error_words, item_outcome, item_status
+from collector.sinks.http.bulk_items import error_words, is_clean, item_outcome, item_status
 from collector.sinks.http.client import refusal_of
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
@@ -229,8 +230,8 @@ class ElasticsearchSink(HttpSinkBase):
         An item 429 is a full write queue: the cluster sheds load for every client, so
         the whole sink backs off (the gate closes), as for a request 429.
         """
-        if reply.status != 200 or b"429" not in reply.body:
-            return refusal_of(reply)  # the cheap test first: most answers hold no 429
+        if reply.status != 200 or b"429" not in reply.body or is_clean(reply.body):
+            return refusal_of(reply)  # the cheap tests first: most answers hold no 429
         answer = reply.json()
         items = answer.get("items") if isinstance(answer, dict) else None
         full = isinstance(items, list) and any(item_status(entry) == 429 for entry in items)
@@ -245,7 +246,7 @@ class ElasticsearchSink(HttpSinkBase):
         raise self._error(reply, "bulk request")
 
     def _items(self, batch: list[Item], reply: Reply) -> BatchResult:
-        answer = reply.json()
+        answer = {"errors": False} if is_clean(reply.body) else reply.json()
         if not isinstance(answer, dict):
             raise TransientSinkError(self.name, f"bulk answer is not JSON: {reply.quote()}")
         if answer.get("errors") is False:
