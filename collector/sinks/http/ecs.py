@@ -186,8 +186,8 @@ _URL_PROTOCOLS = frozenset({"http", "https", "ftp", "file", "jar", "mailto"})
 # The shape of nearly every clicked link: http(s), a host of letters, digits, dots and
 # hyphens (no user info, no port), then a path and a query of URI characters and no
 # fragment. Such a URL is always strict (java.net.URI parses it), so one match replaces
-# the general path's three scans; tests/http_sinks/test_ecs_uri_fast.py checks that
-# both paths agree.
+# the general path's three scans (a property test in tests/http_sinks/test_ecs.py holds
+# the two paths to the same answer).
 _COMMON = re.compile(
     r"(https?)://([A-Za-z0-9.\-]+)(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)?"
     r"(?:\?([A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*))?"

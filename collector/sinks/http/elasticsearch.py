@@ -6,9 +6,9 @@ answered 409 ``version_conflict_engine_exception``, which means "already stored"
 counts as success. (In data streams ``_id`` is unique per backing index, so a copy
 sent again after a rollover is stored twice; see docs/http-sinks.md.)
 
-The body is NDJSON (action line, document line, each ending in ``\\n``), gzipped
-off loopback, with ``filter_path`` so that the answer holds only what is read (a
-clean one, ``{"errors":false,...``, is known from its first bytes):
+The body is NDJSON (action line, document line, each ending in ``\\n``, the last one
+too), gzipped off loopback, with ``filter_path`` so that the answer holds only what is
+read (a clean one, ``{"errors":false,...``, is known from its first bytes):
 
 - items 2xx and 409: stored (409s are counted in the sink's ``stats.already_stored``);
 - items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
