@@ -178,6 +178,12 @@ def issue13_goals(rows: list[Row]) -> list[Goal]:
 
     S2 to S4 are judged against S1 (the file sink) of the same run, so they are n/a
     when S1 did not run; the ratio uses the median drain rates (``events_per_sec``).
+
+    Each is also given corrected for the VM's drift: the scenarios run one after the
+    other, minutes apart, and this VM's speed changes by a third within an hour. Every
+    scenario runs the same naive loop right after each collector rep, so each one's
+    ``ratio_to_naive`` over S1's compares the two sinks at the speed of their own
+    moment.
     """
     by_scenario: dict[str, list[Row]] = {}
     for row in rows:
@@ -191,15 +197,20 @@ def issue13_goals(rows: list[Row]) -> list[Goal]:
         goal("S1", "peak RSS, max of reps (MiB)", "<=", I13_S1_MAX_RSS_MIB,
              figure(s1, "peak_rss_mib", "max")),
     ]  # fmt: skip
-    file_rate = figure(s1, "events_per_sec")
     for scenario in ("S2", "S3", "S4"):
-        rate = figure(_first(by_scenario, scenario), "events_per_sec")
-        share = round(rate / file_rate, 3) if rate is not None and file_rate else None
-        out.append(
-            goal(scenario, "events/s / S1 file sink", ">=", I13_SINK_MIN_RATIO_TO_FILE, share)
-        )
+        sink = _first(by_scenario, scenario)
+        for key, what in (
+            ("events_per_sec", "events/s / S1 file sink"),
+            ("ratio_to_naive", "the same, each over its own naive loop"),
+        ):
+            share = _share(figure(sink, key), figure(s1, key))
+            out.append(goal(scenario, what, ">=", I13_SINK_MIN_RATIO_TO_FILE, share))
     out.append(s5_goal(by_scenario.get("S5", []), I13_S5_MAX_GROWTH_MIB))
     return out
+
+
+def _share(part: float | None, whole: float | None) -> float | None:
+    return round(part / whole, 3) if part is not None and whole else None
 
 
 def _first(by_scenario: dict[str, list[Row]], scenario: str) -> Row | None:
