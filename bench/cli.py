@@ -21,8 +21,9 @@ from typing import Any
 import orjson
 
 from bench import goals, procs, report
-from bench.runner import Case, Context, run_case
-from bench.scenarios import ALL, RUNNERS, TITLES, Options, Row
+from bench.cases import run_case
+from bench.runner import Case, Context
+from bench.scenarios import ALL, TITLES, Options, Row, run_step, steps
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = 86_400
@@ -175,12 +176,12 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     try:
         say("baseline: collector start-up with no clicks")
         baseline = _baseline(ctx)
-        for scenario in args.scenarios:
-            say(f"{scenario}: {TITLES[scenario]}")
+        for step in steps(args.scenarios):
+            say("; ".join(f"{scenario}: {TITLES[scenario]}" for scenario in step))
             try:
-                found, judged = RUNNERS[scenario](ctx, opts, baseline.get("cpu_secs"))
+                found, judged = run_step(step, ctx, opts, baseline.get("cpu_secs"))
             except Exception as exc:  # noqa: BLE001  (one broken scenario must not hide the rest)
-                found = [_failed(scenario, exc)]
+                found = [_failed(scenario, exc) for scenario in step]
                 judged = []
             finally:
                 procs.stop_all()

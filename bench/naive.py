@@ -73,8 +73,9 @@ def naive_loop(
 def compare(clicks: int, reps: int, rich: bool) -> dict[str, Any]:
     """The S1 case with its naive baseline and no floor; the case's figures."""
     # Imported here: the harness is only needed by ``compare``, never by the loop.
+    from bench.cases import run_case
     from bench.procs import Pinning, stop_all
-    from bench.runner import Case, Context, run_case
+    from bench.runner import Case, Context
     from bench.scenarios import drain_timeout, size_label
     from bench.summary import correct, summarize
 

@@ -16,7 +16,6 @@ Floor and collector reps are interleaved so both see the same background load.
 
 from __future__ import annotations
 
-import math
 import shutil
 import signal
 import time
@@ -32,7 +31,7 @@ from bench.logs import parse_log
 from bench.naive_run import run_naive
 from bench.procs import Child, Exit, Pinning
 from bench.receivers import FileTarget, Target
-from bench.truth import DataSpec, load_truth, verify
+from bench.truth import DataSpec, verify
 from bench.upstream import Upstream, start_simulator, stop_simulator
 
 
@@ -99,30 +98,6 @@ class Case:
     timeout_secs: float = 600.0
     floor: bool = True
     naive: bool = False
-
-
-def run_case(ctx: Context, case: Case) -> dict[str, Any]:
-    """Run every rep of ``case``; return its raw results (see :mod:`bench.summary`)."""
-    case_dir = ctx.workdir / f"{case.scenario}-{case.label}"
-    case_dir.mkdir(parents=True, exist_ok=True)
-    spec = DataSpec(case.clicks, ctx.seed, ctx.span[0], ctx.span[1], ctx.rich)
-    ctx.say(f"{case.scenario} {case.label}: generating {case.clicks:,} clicks (truth, pages)")
-    prepared = prepare_case(ctx, spec, case, case_dir)
-    truth = load_truth(case_dir / "truth.bin")
-    floor_reps: list[dict[str, Any]] = []
-    per_rep = math.ceil(ctx.floor_reps / case.reps) if case.floor and case.clicks else 0
-    runs = []
-    for rep in range(case.reps):
-        rep_dir = case_dir / f"rep{rep + 1}"
-        (rep_dir / "out").mkdir(parents=True, exist_ok=True)
-        if per_rep:
-            floor_reps += _floor(ctx, case_dir / "pages.bin", rep_dir / "out", per_rep)
-        ctx.say(f"{case.scenario} {case.label}: collector rep {rep + 1}/{case.reps}")
-        runs.append(run_rep(ctx, case, spec, rep_dir, truth))
-    if not ctx.keep_output:
-        for name in ("pages.bin", "truth.bin"):
-            (case_dir / name).unlink(missing_ok=True)
-    return {"data": spec.as_dict(), "prepare": prepared, "floor": floor_reps, "runs": runs}
 
 
 def run_rep(
@@ -244,7 +219,7 @@ def prepare_case(ctx: Context, spec: DataSpec, case: Case, case_dir: Path) -> di
     return _json_child(ctx, "floor-prepare", argv, ctx.pinning.helper_cpu, case_dir, 1800.0)
 
 
-def _floor(ctx: Context, pages: Path, out_dir: Path, reps: int) -> list[dict[str, Any]]:
+def floor_passes(ctx: Context, pages: Path, out_dir: Path, reps: int) -> list[dict[str, Any]]:
     argv = [ctx.python, "-m", "bench.floor", "measure", "--pages", str(pages)]
     argv += ["--reps", str(reps), "--dir", str(out_dir)]
     result = _json_child(ctx, "floor", argv, ctx.pinning.collector_cpu, out_dir.parent, 1800.0)

@@ -7,21 +7,25 @@ itself when its feature lands:
 - S2 to S4: when the sink type is registered and its receiver can start
   (:mod:`bench.receivers`);
 - S7: when ``mimecast-collector backfill --help`` succeeds.
+
+S1 to S4 (:data:`DRAINS`) are judged against each other, so when several are chosen
+they run as one step, rep by rep in turn (:func:`steps`, :func:`drains`).
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from bench import goals
+from bench.cases import run_case, run_interleaved
 from bench.freshness import measure as measure_freshness
 from bench.idle import run_idle
 from bench.receivers import SINK_BENCHES, registered_sink, sink_bench_status
-from bench.runner import Case, Context, run_case
+from bench.runner import Case, Context
 from bench.summary import correct, summarize
 from bench.upstream import Upstream
 from collector.events import format_iso
@@ -109,32 +113,57 @@ def unavailable(scenario: str, reason: str, case: str = "-") -> Row:
     }
 
 
-def s1(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list[goals.Goal]]:
-    """File sink, no latency: the CPU-bound drain."""
-    case = Case("S1", size_label(opts.clicks), opts.clicks, opts.reps_for("S1"), naive=True)
+DRAINS = ("S1", "S2", "S3", "S4")
+"""The drains judged against each other: chosen together, they run rep by rep in turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """S1 to S4 as planned: its case and report parameters, or why it cannot run."""
+
+    scenario: str
+    case: Case | None = None
+    params: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+def plan_drain(scenario: str, ctx: Context, opts: Options) -> Drain:
+    """S1 (file sink, no latency: the CPU-bound drain), or S2 to S4: the same drain into
+    a network sink and its loopback receiver."""
+    case = Case(scenario, size_label(opts.clicks), opts.clicks, opts.reps_for(scenario))
     case.timeout_secs = drain_timeout(opts.clicks)
-    row = measured(case, ctx, base)
-    return [row], goals.s1_goals(row)
-
-
-def sink_scenario(scenario: str) -> Callable[..., tuple[list[Row], list[goals.Goal]]]:
-    """S2, S3 or S4: the same drain into a network sink and its loopback receiver."""
+    case.naive = True  # the loop writes a file: the baseline a SOC script gives
+    if scenario == "S1":
+        return Drain(scenario, case, {})
     bench = SINK_BENCHES[scenario]
+    reason = sink_bench_status(bench)
+    if reason is not None:
+        return Drain(scenario, reason=reason)
+    case.target = partial(bench.target, strict=ctx.strict_receivers)
+    receiver = f"{bench.receiver} ({'strict emulator' if ctx.strict_receivers else 'lean'})"
+    return Drain(scenario, case, {"sink": registered_sink(bench), "receiver": receiver})
 
-    def run(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list[goals.Goal]]:
-        reason = sink_bench_status(bench)
-        if reason is not None:
-            row = unavailable(scenario, reason)
+
+def drains(
+    ctx: Context, opts: Options, base: float | None, scenarios: Sequence[str]
+) -> tuple[list[Row], list[goals.Goal]]:
+    """Run the chosen drains' reps in turn (:func:`bench.cases.run_interleaved`)."""
+    plans = [plan_drain(scenario, ctx, opts) for scenario in scenarios]
+    raws = iter(run_interleaved(ctx, [plan.case for plan in plans if plan.case is not None]))
+    rows: list[Row] = []
+    judged: list[goals.Goal] = []
+    for plan in plans:
+        if plan.case is None:
+            row = unavailable(plan.scenario, plan.reason or "not available")
         else:
-            case = Case(scenario, size_label(opts.clicks), opts.clicks, opts.reps_for(scenario))
-            case.target = partial(bench.target, strict=ctx.strict_receivers)
-            case.timeout_secs = drain_timeout(opts.clicks)
-            case.naive = True  # the loop writes a file: the baseline a SOC script gives
-            receiver = f"{bench.receiver} ({'strict emulator' if ctx.strict_receivers else 'lean'})"
-            row = measured(case, ctx, base, sink=registered_sink(bench), receiver=receiver)
-        return [row], [goals.sink_goal(scenario, row, bench.goal_ratio)]
-
-    return run
+            row = _row(plan.case, next(raws), base, plan.params or {})
+        rows.append(row)
+        if plan.scenario == "S1":
+            judged += goals.s1_goals(row)
+        else:
+            minimum = SINK_BENCHES[plan.scenario].goal_ratio
+            judged.append(goals.sink_goal(plan.scenario, row, minimum))
+    return rows, judged
 
 
 def s5(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list[goals.Goal]]:
@@ -235,13 +264,34 @@ def s9(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list
 RUNNERS: dict[
     str, Callable[[Context, Options, float | None], tuple[list[Row], list[goals.Goal]]]
 ] = {
-    "S1": s1,
-    "S2": sink_scenario("S2"),
-    "S3": sink_scenario("S3"),
-    "S4": sink_scenario("S4"),
+    "S1": partial(drains, scenarios=("S1",)),
+    "S2": partial(drains, scenarios=("S2",)),
+    "S3": partial(drains, scenarios=("S3",)),
+    "S4": partial(drains, scenarios=("S4",)),
     "S5": s5,
     "S6": s6,
     "S7": s7,
     "S8": s8,
     "S9": s9,
 }
+
+
+def steps(chosen: Sequence[str]) -> list[tuple[str, ...]]:
+    """The chosen scenarios in order, the drains among them as one step where the first is."""
+    together = tuple(name for name in chosen if name in DRAINS)
+    out: list[tuple[str, ...]] = []
+    for name in chosen:
+        if name not in DRAINS:
+            out.append((name,))
+        elif name == together[0]:
+            out.append(together)
+    return out
+
+
+def run_step(
+    step: tuple[str, ...], ctx: Context, opts: Options, base: float | None
+) -> tuple[list[Row], list[goals.Goal]]:
+    """One step of :func:`steps`: a scenario alone, or the drains in turn."""
+    if len(step) > 1:
+        return drains(ctx, opts, base, step)
+    return RUNNERS[step[0]](ctx, opts, base)

@@ -52,7 +52,7 @@ def _per_100k(secs: float, events: int) -> float | None:
 
 
 def summarize(raw: dict[str, Any], baseline_cpu: float | None) -> dict[str, Any]:
-    """Summarize one case's raw results (see :func:`bench.runner.run_case`)."""
+    """Summarize one case's raw results (see :func:`bench.cases.run_case`)."""
     runs: list[dict[str, Any]] = raw["runs"]
     floor: list[dict[str, Any]] = raw.get("floor", [])
     delivered = [run["verdict"]["delivered"] for run in runs]
