@@ -179,11 +179,11 @@ def issue13_goals(rows: list[Row]) -> list[Goal]:
     S2 to S4 are judged against S1 (the file sink) of the same run, so they are n/a
     when S1 did not run; the ratio uses the median drain rates (``events_per_sec``).
 
-    Each is also given corrected for the VM's drift: the scenarios run one after the
-    other, minutes apart, and this VM's speed changes by a third within an hour. Every
-    scenario runs the same naive loop right after each collector rep, so each one's
-    ``ratio_to_naive`` over S1's compares the two sinks at the speed of their own
-    moment.
+    Each is also given corrected for the VM's drift, which changes its speed by a third
+    within an hour: S1 to S4 run rep by rep in turn (:func:`bench.cases.run_interleaved`),
+    but a rep still lasts long enough to drift. Every scenario runs the same naive loop
+    right after each collector rep, so each one's ``ratio_to_naive`` over S1's compares
+    the two sinks at the speed of their own minutes.
     """
     by_scenario: dict[str, list[Row]] = {}
     for row in rows:

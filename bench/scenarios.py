@@ -261,13 +261,10 @@ def s9(ctx: Context, opts: Options, base: float | None) -> tuple[list[Row], list
     return [row], goals.s9_goals(found)
 
 
+# S1 to S4 run through :func:`drains` (see :func:`run_step`).
 RUNNERS: dict[
     str, Callable[[Context, Options, float | None], tuple[list[Row], list[goals.Goal]]]
 ] = {
-    "S1": partial(drains, scenarios=("S1",)),
-    "S2": partial(drains, scenarios=("S2",)),
-    "S3": partial(drains, scenarios=("S3",)),
-    "S4": partial(drains, scenarios=("S4",)),
     "S5": s5,
     "S6": s6,
     "S7": s7,
@@ -291,7 +288,7 @@ def steps(chosen: Sequence[str]) -> list[tuple[str, ...]]:
 def run_step(
     step: tuple[str, ...], ctx: Context, opts: Options, base: float | None
 ) -> tuple[list[Row], list[goals.Goal]]:
-    """One step of :func:`steps`: a scenario alone, or the drains in turn."""
-    if len(step) > 1:
+    """One step of :func:`steps`: the drains in turn, or another scenario alone."""
+    if step[0] in DRAINS:
         return drains(ctx, opts, base, step)
     return RUNNERS[step[0]](ctx, opts, base)

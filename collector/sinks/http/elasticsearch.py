@@ -7,8 +7,7 @@ counts as success. (In data streams ``_id`` is unique per backing index, so a co
 sent again after a rollover is stored twice; see docs/http-sinks.md.)
 
 The body is NDJSON (action line, document line, each ending in ``\\n``, the last one
-too), gzipped off loopback, with ``filter_path`` so that the answer holds only what is
-read (a clean one, ``{"errors":false,...``, is known from its first bytes):
+too), gzipped off loopback, with ``filter_path``: the answer holds only what is read:
 
 - items 2xx and 409: stored (409s are counted in the sink's ``stats.already_stored``);
 - items 429 (which also close the sink's gate) and 5xx, and 401/403: retried alone;
@@ -166,11 +165,8 @@ class ElasticsearchSink(HttpSinkBase):
         """The ``create`` action line and the document line."""
         target, data_stream = self._target(event.kind)
         if self.config.format == "ecs":
-            doc = ecs_document(
-                event,
-                preserve_original=self.config.preserve_original_event,
-                data_stream=data_stream,
-            )
+            original = self.config.preserve_original_event
+            doc = ecs_document(event, preserve_original=original, data_stream=data_stream)
         else:
             doc = {"@timestamp": timestamp(event.time), **event.data}
         meta = {"_id": event.event_id}
@@ -246,7 +242,9 @@ class ElasticsearchSink(HttpSinkBase):
         raise self._error(reply, "bulk request")
 
     def _items(self, batch: list[Item], reply: Reply) -> BatchResult:
-        answer = {"errors": False} if is_clean(reply.body) else reply.json()
+        if is_clean(reply.body):  # ``{"errors":false,...``: known without parsing the items
+            return BatchResult()
+        answer = reply.json()
         if not isinstance(answer, dict):
             raise TransientSinkError(self.name, f"bulk answer is not JSON: {reply.quote()}")
         if answer.get("errors") is False:
