@@ -75,6 +75,7 @@ class BulkEmulator:
         max_content_length: int = 100 * 1024 * 1024,
         may_write: bool = True,
         cluster_status: str = "green",
+        answer_form: str = "filtered",
     ) -> None:
         self.api_key = api_key
         self.basic = basic
@@ -83,6 +84,11 @@ class BulkEmulator:
         self.read_only: set[str] = set()
         """Indices the credentials may not write to, even when ``may_write``."""
         self.cluster_status = cluster_status
+        self.answer_form = answer_form
+        """How bulk answers are written: ``filtered`` (``filter_path`` honoured, compact, as
+        Elasticsearch does), ``whole`` (``filter_path`` ignored, as by a proxy that drops
+        the query: ``took`` comes first) or ``pretty`` (filtered, indented, as with
+        ``?pretty``)."""
         self.indices: dict[str, dict[str, Any]] = {}
         self.mappings: dict[str, dict[str, str]] = {}
         self.log: list[Logged] = []
@@ -191,9 +197,11 @@ class BulkEmulator:
         ]
         statuses = [next(iter(item.values()))["status"] for item in items]
         answer = {"took": 1, "errors": any(s >= 300 for s in statuses), "items": items}
-        filtered = filter_path(answer, request.query.get("filter_path"))
+        if self.answer_form != "whole":
+            answer = filter_path(answer, request.query.get("filter_path"))
         ids = [doc_id for _, _, doc_id, _ in operations]
-        response = json_response(200, filtered)
+        indent = orjson.OPT_INDENT_2 if self.answer_form == "pretty" else 0
+        response = Response(200, orjson.dumps(answer, option=indent))
         if self.drop_after_store:
             self.drop_after_store -= 1
             response = dropped()
