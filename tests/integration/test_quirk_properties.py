@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,13 +136,24 @@ def assert_checkpoint_behind_sink(tmp_path: Path, dataset: ClickDataset, out: Pa
     if saved.cursor is not None and saved.not_before is not None:
         complete.append((saved.not_before, saved.cursor))
     complete += [(window.start, window.frontier) for window in saved.windows]
-    written = multiset(read_lines(out)) if out.exists() else multiset([])
+    written = multiset(acknowledged_lines(out))
     claimed = multiset(
         click
         for click in dataset.truth()
         if any(start <= parse_mimecast_date(click["date"]) < end for start, end in complete)
     )
     assert claimed - written == {}, "the checkpoint is ahead of what the sink acknowledged"
+
+
+def acknowledged_lines(out: Path) -> list[dict[str, Any]]:
+    """The sink's whole lines so far. With several slices, another slice's page may be
+    mid-append in the sink's worker thread while this check runs: its unterminated tail
+    is not acknowledged (nor claimable by the checkpoint), so it is left out."""
+    lines: list[dict[str, Any]] = []
+    for file in sorted(out.parent.glob(out.name + "*")):
+        data = file.read_bytes()
+        lines += (orjson.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines())
+    return lines
 
 
 @pytest.mark.slow
