@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from collector.delivery import SinkHandle, deliver
@@ -95,17 +96,22 @@ class Delivered:
 
 @pytest.fixture
 async def make_sink(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """``await make_sink(config_dict, retry=...)``: a started sink (see :class:`Delivered`),
-    closed after the test."""
+    """``await make_sink(config_dict, retry=..., transport=...)``: a started sink (see
+    :class:`Delivered`), closed after the test."""
     made: list[HttpSinkBase] = []
 
     async def make(
-        options: dict[str, Any], *, name: str = "out", retry: RetryPolicy | None = None
+        options: dict[str, Any],
+        *,
+        name: str = "out",
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> Any:
         config = sink_config_class(options["type"], key=f"sinks.{name}").model_validate(options)
         context = SinkContext(state_dir=tmp_path / "state")
         policy = retry or config.retry_policy()
-        sink = type(config.build(name, context))(name, config, context, retry=policy)
+        sink_class = type(config.build(name, context))
+        sink = sink_class(name, config, context, retry=policy, transport=transport)
         await sink.start()
         made.append(sink)
         return Delivered(SinkHandle(name, sink, policy, context.stats))

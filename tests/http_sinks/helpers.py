@@ -98,32 +98,3 @@ def missing_and_doubled(stored: Iterable[Any], truth: Iterable[Any]) -> tuple[in
     """How many truth clicks are missing from ``stored``, and how many are extra."""
     have, want = multiset(stored), multiset(truth)
     return sum((want - have).values()), sum((have - want).values())
-
-
-# Requests already on the wire when a refusal is answered may still arrive after it.
-IN_FLIGHT_SLACK_SECS = 0.05
-
-
-def gate_crossings(
-    arrivals: Iterable[tuple[float, float | None]], *, slack: float = IN_FLIGHT_SLACK_SECS
-) -> list[tuple[float, float]]:
-    """Requests that arrived while a refusal held the gate closed.
-
-    ``arrivals`` holds one ``(arrived, window)`` per request, in any order: ``window``
-    is how long the answer to that request closed the gate (its Retry-After, or the
-    least refusal backoff), None when it did not. A request arriving more than
-    ``slack`` after a refusal and before its window ended crossed the gate. Returns
-    ``(refused at, crossed at)`` pairs, relative to the first arrival.
-    """
-    ordered = sorted(arrivals)
-    if not ordered:
-        return []
-    origin = ordered[0][0]
-    crossed = []
-    for refused, window in ordered:
-        if window is None:
-            continue
-        for arrived, _ in ordered:
-            if refused + slack < arrived < refused + window:
-                crossed.append((round(refused - origin, 3), round(arrived - origin, 3)))
-    return crossed

@@ -1,9 +1,11 @@
 """One backpressure gate per HTTP sink (issue 9): a 429 or 503 holds back every request.
 
 Over real sockets, several pages go to one sink at once (as catch-up slices deliver
-them) while the receiver refuses some requests. The receivers record when each request
-arrived: none may arrive while a refusal holds the gate closed (requests already on
-the wire excepted), and every event must be delivered exactly once in the end.
+them) while the receiver refuses some requests. The sink's transport records when each
+request left, and the gate when it closed (:mod:`.wire_log`): none may leave after a
+refusal closed the gate and before the wait asked for has passed (requests already on
+the wire excepted), every refusal the receiver answered must have closed the gate, and
+every event must be delivered exactly once in the end.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from collector.simulator.httpserver import Request, Response
 
 from .bulk_emulator import BulkEmulator, es_error
 from .hec_emulator import Fault, HecEmulator
-from .helpers import events, gate_crossings, missing_and_doubled
+from .helpers import events, missing_and_doubled
 from .local_server import LocalServer
 from .receiver import Receiver
+from .wire_log import WireLog, gate_crossings, record_closures
 
 PAGES = 4
 PAGE_EVENTS = 30
@@ -68,17 +71,25 @@ def assert_gate_counted(sink: Any, refusals: int) -> None:
 
 @pytest.mark.parametrize(("status", "retry_after", "window"), REFUSALS)
 async def test_http_sink_holds_every_page_back_after_a_refusal(
-    receiver: Any, make_sink: Any, status: int, retry_after: str | None, window: float
+    receiver: Any,
+    make_sink: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    retry_after: str | None,
+    window: float,
 ) -> None:
     target: Receiver = await receiver()
     refusal = Response(status, b"busy", "text/plain", headers=retry_after_headers(retry_after))
     for n in range(REFUSE_AT[-1] + 1):
         target.answer_next(refusal if n in REFUSE_AT else Response(200))
-    sink = await make_sink({"type": "http", "endpoint": target.url + "/ingest", **SINK_OPTIONS})
+    wire = WireLog()
+    sink = await make_sink(
+        {"type": "http", "endpoint": target.url + "/ingest", **SINK_OPTIONS}, transport=wire
+    )
+    closed_at = record_closures(sink.gate, monkeypatch)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    arrivals = [(r.arrived, window if r.status == status else None) for r in target.requests]
-    assert gate_crossings(arrivals) == []
+    assert gate_crossings(wire, closed_at, window) == []
     assert missing_and_doubled(target.events, [e.data for page in truth for e in page]) == (0, 0)
     assert [r.status for r in target.requests].count(status) == len(REFUSE_AT)
     assert_gate_counted(sink, len(REFUSE_AT))
@@ -94,45 +105,52 @@ def hec_options(emulator: HecEmulator, **extra: Any) -> dict[str, Any]:
     }
 
 
-def hec_arrivals(emulator: HecEmulator, status: int, window: float) -> list[Any]:
-    requests = [(r.arrived, window if r.status == status else None) for r in emulator.log]
-    polls = [(p.arrived, window if p.status == status else None) for p in emulator.ack_log]
-    return requests + polls
-
-
 @pytest.mark.parametrize(("status", "retry_after", "window"), REFUSALS)
 async def test_splunk_hec_holds_every_page_back_after_a_refusal(
-    hec: Any, make_sink: Any, status: int, retry_after: str | None, window: float
+    hec: Any,
+    make_sink: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    retry_after: str | None,
+    window: float,
 ) -> None:
     emulator: HecEmulator = await hec()
     code = 9 if status == 503 else None
     refusal = Fault("status", status=status, code=code, retry_after=retry_after)
     for n in range(REFUSE_AT[-1] + 1):
         emulator.fail_next(refusal if n in REFUSE_AT else Fault("none"))
-    sink = await make_sink(hec_options(emulator))
+    wire = WireLog()
+    sink = await make_sink(hec_options(emulator), transport=wire)
+    closed_at = record_closures(sink.gate, monkeypatch)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(hec_arrivals(emulator, status, window)) == []
+    assert gate_crossings(wire, closed_at, window) == []
     stored = [obj["event"] for obj in emulator.stored]
     assert missing_and_doubled(stored, [e.data for page in truth for e in page]) == (0, 0)
     assert_gate_counted(sink, len(REFUSE_AT))
 
 
 async def test_splunk_hec_ack_polls_wait_at_the_gate_and_a_refused_poll_closes_it(
-    hec: Any, make_sink: Any
+    hec: Any, make_sink: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator: HecEmulator = await hec(use_ack=True)
     busy = Fault("status", status=503, code=9, retry_after="1")
     emulator.fail_next(busy)  # the first event request: polls must wait too
     emulator.fail_next_ack(busy)  # the first poll: event requests must wait
+    wire = WireLog()
     sink = await make_sink(
         hec_options(
             emulator, acknowledgements=True, ack_poll_interval_secs=0.05, ack_timeout_secs=10
-        )
+        ),
+        transport=wire,
     )
+    closed_at = record_closures(sink.gate, monkeypatch)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(hec_arrivals(emulator, 503, 1.0)) == []
+    assert gate_crossings(wire, closed_at, 1.0) == []
+    # Both kinds of request were refused once, and both went through the wire log.
+    refused_paths = {exchange.path for exchange in wire.exchanges if exchange.status == 503}
+    assert refused_paths == {"/services/collector/event", "/services/collector/ack"}
     assert [p.status for p in emulator.ack_log].count(503) == 1
     stored = [obj["event"] for obj in emulator.stored]
     assert missing_and_doubled(stored, [e.data for page in truth for e in page]) == (0, 0)
@@ -161,7 +179,12 @@ def created_once(emulator: BulkEmulator, truth: list[list[Event]]) -> bool:
 
 @pytest.mark.parametrize(("status", "retry_after", "window"), REFUSALS)
 async def test_elasticsearch_holds_every_page_back_after_a_refusal(
-    bulk: Any, make_sink: Any, status: int, retry_after: str | None, window: float
+    bulk: Any,
+    make_sink: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    retry_after: str | None,
+    window: float,
 ) -> None:
     emulator: BulkEmulator = await bulk()
     kind = "es_rejected_execution_exception" if status == 429 else "unavailable_shards_exception"
@@ -169,17 +192,18 @@ async def test_elasticsearch_holds_every_page_back_after_a_refusal(
     refusal.headers.extend(retry_after_headers(retry_after))
     for n in range(REFUSE_AT[-1] + 1):
         emulator.fail_next(refusal if n in REFUSE_AT else None)
-    sink = await make_sink(es_options(emulator))
+    wire = WireLog()
+    sink = await make_sink(es_options(emulator), transport=wire)
+    closed_at = record_closures(sink.gate, monkeypatch)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    arrivals = [(r.arrived, window if r.status == status else None) for r in emulator.log]
-    assert gate_crossings(arrivals) == []
+    assert gate_crossings(wire, closed_at, window) == []
     assert created_once(emulator, truth)
     assert_gate_counted(sink, len(REFUSE_AT))
 
 
 async def test_elasticsearch_items_answered_429_close_the_gate_too(
-    bulk: Any, make_sink: Any
+    bulk: Any, make_sink: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator: BulkEmulator = await bulk()
     truth = pages()
@@ -189,13 +213,11 @@ async def test_elasticsearch_items_answered_429_close_the_gate_too(
         emulator.fail_item(
             event.event_id, 429, "es_rejected_execution_exception", "write queue is full"
         )
-    sink = await make_sink(es_options(emulator))
+    wire = WireLog()
+    sink = await make_sink(es_options(emulator), transport=wire)
+    closed_at = record_closures(sink.gate, monkeypatch)
     await deliver_concurrently(sink, truth)
-    window = INITIAL_BACKOFF_SECS / 2
-    arrivals = [
-        (entry.arrived, window if 429 in entry.item_statuses else None) for entry in emulator.log
-    ]
-    assert gate_crossings(arrivals) == []
+    assert gate_crossings(wire, closed_at, INITIAL_BACKOFF_SECS / 2) == []
     assert created_once(emulator, truth)
     assert sum(entry.item_statuses.count(429) for entry in emulator.log) == len(rejected)
     refusing_requests = sum(429 in entry.item_statuses for entry in emulator.log)
