@@ -2,7 +2,7 @@
 
 Over real sockets, several pages go to one sink at once (as catch-up slices deliver
 them) while the receiver refuses some requests. The sink's transport records when each
-request left, and the gate when it closed (:mod:`.wire_log`): none may leave after a
+request left, and the gate when it closed (:mod:`tests.wire_log`): none may leave after a
 refusal closed the gate and before the wait asked for has passed (requests already on
 the wire excepted), every refusal the receiver answered must have closed the gate, and
 every event must be delivered exactly once in the end.
@@ -22,13 +22,13 @@ from collector.errors import SinkError
 from collector.events import Event
 from collector.simulator.envelope import json_response
 from collector.simulator.httpserver import Request, Response
+from tests.wire_log import WireLog, gate_crossings, record_closures
 
 from .bulk_emulator import BulkEmulator, es_error
 from .hec_emulator import Fault, HecEmulator
 from .helpers import events, missing_and_doubled
 from .local_server import LocalServer
 from .receiver import Receiver
-from .wire_log import WireLog, gate_crossings, record_closures
 
 PAGES = 4
 PAGE_EVENTS = 30
@@ -86,10 +86,10 @@ async def test_http_sink_holds_every_page_back_after_a_refusal(
     sink = await make_sink(
         {"type": "http", "endpoint": target.url + "/ingest", **SINK_OPTIONS}, transport=wire
     )
-    closed_at = record_closures(sink.gate, monkeypatch)
+    closings = record_closures(sink.gate, monkeypatch, window)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(wire, closed_at, window) == []
+    assert gate_crossings(wire.exchanges, closings) == []
     assert missing_and_doubled(target.events, [e.data for page in truth for e in page]) == (0, 0)
     assert [r.status for r in target.requests].count(status) == len(REFUSE_AT)
     assert_gate_counted(sink, len(REFUSE_AT))
@@ -121,10 +121,10 @@ async def test_splunk_hec_holds_every_page_back_after_a_refusal(
         emulator.fail_next(refusal if n in REFUSE_AT else Fault("none"))
     wire = WireLog()
     sink = await make_sink(hec_options(emulator), transport=wire)
-    closed_at = record_closures(sink.gate, monkeypatch)
+    closings = record_closures(sink.gate, monkeypatch, window)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(wire, closed_at, window) == []
+    assert gate_crossings(wire.exchanges, closings) == []
     stored = [obj["event"] for obj in emulator.stored]
     assert missing_and_doubled(stored, [e.data for page in truth for e in page]) == (0, 0)
     assert_gate_counted(sink, len(REFUSE_AT))
@@ -144,10 +144,10 @@ async def test_splunk_hec_ack_polls_wait_at_the_gate_and_a_refused_poll_closes_i
         ),
         transport=wire,
     )
-    closed_at = record_closures(sink.gate, monkeypatch)
+    closings = record_closures(sink.gate, monkeypatch, 1.0)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(wire, closed_at, 1.0) == []
+    assert gate_crossings(wire.exchanges, closings) == []
     # Both kinds of request were refused once, and both went through the wire log.
     refused_paths = {exchange.path for exchange in wire.exchanges if exchange.status == 503}
     assert refused_paths == {"/services/collector/event", "/services/collector/ack"}
@@ -194,10 +194,10 @@ async def test_elasticsearch_holds_every_page_back_after_a_refusal(
         emulator.fail_next(refusal if n in REFUSE_AT else None)
     wire = WireLog()
     sink = await make_sink(es_options(emulator), transport=wire)
-    closed_at = record_closures(sink.gate, monkeypatch)
+    closings = record_closures(sink.gate, monkeypatch, window)
     truth = pages()
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(wire, closed_at, window) == []
+    assert gate_crossings(wire.exchanges, closings) == []
     assert created_once(emulator, truth)
     assert_gate_counted(sink, len(REFUSE_AT))
 
@@ -215,9 +215,9 @@ async def test_elasticsearch_items_answered_429_close_the_gate_too(
         )
     wire = WireLog()
     sink = await make_sink(es_options(emulator), transport=wire)
-    closed_at = record_closures(sink.gate, monkeypatch)
+    closings = record_closures(sink.gate, monkeypatch, INITIAL_BACKOFF_SECS / 2)
     await deliver_concurrently(sink, truth)
-    assert gate_crossings(wire, closed_at, INITIAL_BACKOFF_SECS / 2) == []
+    assert gate_crossings(wire.exchanges, closings) == []
     assert created_once(emulator, truth)
     assert sum(entry.item_statuses.count(429) for entry in emulator.log) == len(rejected)
     refusing_requests = sum(429 in entry.item_statuses for entry in emulator.log)
