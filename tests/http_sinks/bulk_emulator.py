@@ -17,15 +17,13 @@ What it does the way Elasticsearch 8 does:
 - ``GET /``, ``GET /_cluster/health``, ``POST /_security/user/_has_privileges``.
 
 Faults: whole requests (:meth:`BulkEmulator.fail_next`) and single items by ``_id``
-(:meth:`BulkEmulator.fail_item`). Every bulk request's arrival time is recorded
-(``Logged.arrived``).
+(:meth:`BulkEmulator.fail_item`).
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +50,6 @@ class Logged:
     size: int
     headers: dict[str, str]
     body: bytes
-    arrived: float = 0.0
-    """``time.monotonic()`` when the whole request had arrived."""
-    retry_after: str | None = None
-    """The ``Retry-After`` answered, if any."""
 
 
 def es_error(status: int, kind: str, reason: str) -> dict[str, Any]:
@@ -265,10 +259,8 @@ class BulkEmulator:
     def _log(
         self, request: Request, response: Response, ids: list[str], statuses: list[int], size: int
     ) -> Response:
-        arrived = time.monotonic()
         status = status_of(response)
         body = request.decoded_body()
-        retry_after = next((v for k, v in response.headers if k.lower() == "retry-after"), None)
         entry = Logged(
             request.path,
             request.query,
@@ -278,8 +270,6 @@ class BulkEmulator:
             size,
             request.headers,
             body,
-            arrived,
-            retry_after,
         )
         self.log.append(entry)
         return response

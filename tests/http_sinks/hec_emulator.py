@@ -20,8 +20,7 @@ What it does the way Splunk does:
 - ``/services/collector/health``: 200 code 17, or 503 code 18 when ``healthy`` is off.
 
 Faults for ``/event`` requests are scheduled with :meth:`HecEmulator.fail_next`, for
-``/ack`` polls with :meth:`HecEmulator.fail_next_ack`. Every request's arrival time is
-recorded (``Logged.arrived``, ``AckPoll.arrived``).
+``/ack`` polls with :meth:`HecEmulator.fail_next_ack`.
 """
 
 from __future__ import annotations
@@ -72,8 +71,6 @@ class Logged:
     code: int | None
     objects: int
     headers: dict[str, str]
-    arrived: float = 0.0
-    """``time.monotonic()`` when the whole request had arrived."""
 
 
 @dataclass(slots=True)
@@ -83,7 +80,6 @@ class AckPoll:
     ids: list[int]
     answer: dict[str, bool]
     cookie: str | None
-    arrived: float = 0.0
     status: int = 200
 
 
@@ -277,22 +273,20 @@ class HecEmulator:
         return json_response(200, {"text": "Success", "code": 0, "ackId": ack_id})
 
     def _logged(self, request: Request, response: Response, objects: int) -> Response:
-        arrived = time.monotonic()
         status = status_of(response)
         code = None
         if status is not None and response.content_type == "application/json":
             answer = orjson.loads(response.body) if response.body else {}
             code = answer.get("code") if isinstance(answer, dict) else None
-        self.log.append(Logged(request.path, status, code, objects, request.headers, arrived))
+        self.log.append(Logged(request.path, status, code, objects, request.headers))
         return response
 
     # /services/collector/ack
 
     def _ack(self, request: Request, indexer: _Indexer) -> Response:
-        arrived = time.monotonic()
         fault = self.ack_faults.popleft() if self.ack_faults else None
         if fault is not None and fault.kind == "status":
-            self.ack_log.append(AckPoll([], {}, request.cookie(LB_COOKIE), arrived, fault.status))
+            self.ack_log.append(AckPoll([], {}, request.cookie(LB_COOKIE), fault.status))
             return _fault_response(fault)
         if not self.use_ack:
             return _hec(400, 14, "ACK is disabled")
@@ -311,7 +305,7 @@ class HecEmulator:
             if done:
                 del indexer.acks[(channel, ack_id)]  # Splunk forgets an id once it said true
             answer[str(ack_id)] = done
-        self.ack_log.append(AckPoll(list(ids), answer, request.cookie(LB_COOKIE), arrived))
+        self.ack_log.append(AckPoll(list(ids), answer, request.cookie(LB_COOKIE)))
         return json_response(200, {"acks": answer})
 
     def release_acks(self) -> None:

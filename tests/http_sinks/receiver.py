@@ -7,7 +7,6 @@ test can check that none crossed the sink's backpressure gate.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +27,6 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int | None
-    arrived: float = 0.0
-    """``time.monotonic()`` when the whole request had arrived."""
-    retry_after: str | None = None
-    """The ``Retry-After`` answered, if any."""
 
 
 class Receiver:
@@ -61,16 +56,10 @@ class Receiver:
         await self.server.stop()
 
     async def _handle(self, request: Request) -> Response:
-        arrived = time.monotonic()
         body = request.decoded_body()
         response = self.answers.popleft() if self.answers else Response(self.status)
         status = status_of(response)
-        retry_after = next((v for k, v in response.headers if k.lower() == "retry-after"), None)
-        self.requests.append(
-            Received(
-                request.method, request.path, request.headers, body, status, arrived, retry_after
-            )
-        )
+        self.requests.append(Received(request.method, request.path, request.headers, body, status))
         if status is not None and 200 <= status < 300 and request.method in ("POST", "PUT"):
             self.events.extend(parse_events(body))
         return response
