@@ -143,6 +143,25 @@ async def test_load_balancer_cookies_are_kept_and_sent_with_ack_polls(
     assert sticky.json() == {"acks": {str(ack_id): True}}
 
 
+async def test_concurrent_first_requests_wait_for_the_balancers_cookie(
+    hec: Any, make_sink: Any
+) -> None:
+    """Pages delivered at once by a fresh sink (catch-up slices): sent before the sink
+    holds the stickiness cookie, they would land on different indexers, each numbering
+    its ackIds from 0. The ids would collide and the polls reach one indexer only, so
+    batches indexed once would be sent again. The first request goes alone instead."""
+    emulator = await hec(use_ack=True, indexers=3)
+    sink = await make_sink(options(emulator, max_batch_events=2, ack_timeout_secs=1.0))
+    pages = [events(6, start=start) for start in range(0, 24, 6)]
+    await asyncio.gather(*(sink.send(page) for page in pages))
+    requests = emulator.event_requests()
+    assert len(requests) == 12
+    assert "cookie" not in requests[0].headers
+    assert all(f"{LB_COOKIE}=0" in r.headers.get("cookie", "") for r in requests[1:])
+    assert sink.stats.resent == 0
+    assert sorted(emulator.event_ids()) == sorted(e.event_id for page in pages for e in page)
+
+
 async def test_the_prefix_of_a_partial_batch_needs_no_ack_and_the_rest_is_acked(
     hec: Any, make_sink: Any
 ) -> None:
@@ -214,3 +233,44 @@ async def test_closing_the_tracker_releases_every_waiter() -> None:
     await tracker.aclose()
     with pytest.raises(SinkError, match="closed before the indexer acknowledged"):
         await wait()
+
+
+async def test_a_poller_that_wakes_late_asks_before_it_declares_a_timeout() -> None:
+    """A busy host wakes the poller long after the deadline; the batch was indexed
+    meanwhile. Expiring on waking would re-send it (a double): the poll decides."""
+    now = [0.0]
+    stats = SinkStats()
+    check = FakeHec({4})
+    tracker = AckTracker(
+        "s", check, poll_interval_secs=0.01, timeout_secs=5, stats=stats, clock=lambda: now[0]
+    )
+    wait = tracker.expect(4)
+    now[0] = 60.0  # the first poll goes out 55 s past the deadline
+    await wait()
+    assert check.calls == [[4]]
+    assert stats.resent == 0
+
+
+async def test_only_a_poll_sent_after_the_deadline_times_an_id_out() -> None:
+    now = [0.0]
+    asked_at: list[float] = []
+
+    async def never_indexed(ids: list[int]) -> set[int]:
+        asked_at.append(now[0])
+        now[0] += 3.0  # each poll takes 3 s to answer
+        return set()
+
+    stats = SinkStats()
+    tracker = AckTracker(
+        "s",
+        never_indexed,
+        poll_interval_secs=0.01,
+        timeout_secs=5,
+        stats=stats,
+        clock=lambda: now[0],
+    )
+    with pytest.raises(TransientSinkError, match="no indexer acknowledgement for ackId 9"):
+        await tracker.expect(9)()
+    # Asked at 0 and 3 (before the deadline at 5: not yet), then at 6: timed out.
+    assert asked_at == [0.0, 3.0, 6.0]
+    assert stats.resent == 1

@@ -11,7 +11,9 @@ per channel from 0) and indexes it later; ``POST /services/collector/ack`` with
   the batch is **sent again**, never dropped. It may then be indexed twice: that is
   HEC's duplicate window, since HEC has no idempotency key.
 - Behind a load balancer, ids are per indexer: the sink keeps the balancer's
-  stickiness cookies (one cookie jar per sink) and echoes them on every ack poll.
+  stickiness cookies (one cookie jar per sink) and echoes them on every request and
+  ack poll. Until it holds one, requests would be spread over the indexers, so the
+  first event request goes alone (:class:`StickyStart`).
 
 The channel GUID is stored under the collector's state so that a restarted collector
 keeps using the same channel instead of leaving idle ones behind on the indexers.
@@ -27,6 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 import structlog
@@ -40,6 +43,8 @@ log = structlog.get_logger("collector.sinks.http.hec")
 ACK_PATH = "/services/collector/ack"
 # Splunk accepts large ack queries, but one poll per thousand ids keeps bodies small.
 MAX_IDS_PER_POLL = 1000
+
+T = TypeVar("T")
 
 AckOutcome = bool | SinkError
 """True: indexed. False: timed out (send again). SinkError: acks cannot work at all."""
@@ -60,6 +65,33 @@ def load_channel(path: Path) -> str:
     return channel
 
 
+class StickyStart:
+    """Until the first event request has been answered, the others wait for it.
+
+    A load balancer routes a request without its stickiness cookie by its own choice,
+    and sets the cookie in the answer. Requests sent at once by a fresh sink (pages
+    of several catch-up slices) would land on different indexers, each numbering its
+    ackIds from 0: the ids collide, the polls reach one indexer only, and batches
+    indexed once are sent again. One round trip at start-up pins them all to the
+    indexer that answered first (a failed first answer releases them too).
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        self._answered = asyncio.Event()
+
+    async def run(self, send: Callable[[], Awaitable[T]]) -> T:
+        """``send()``, alone if it is the first, else once the first was answered."""
+        if self._started:
+            await self._answered.wait()
+            return await send()
+        self._started = True
+        try:
+            return await send()
+        finally:
+            self._answered.set()
+
+
 @dataclass(slots=True)
 class _Waiter:
     future: asyncio.Future[AckOutcome]
@@ -77,7 +109,8 @@ class AckTracker:
         sink: the sink's name.
         check: asks HEC which ids are indexed (one ``/ack`` request).
         poll_interval_secs: time between polls while any id is pending.
-        timeout_secs: how long an id may stay pending before its batch is re-sent.
+        timeout_secs: how long an id may stay pending before its batch is re-sent (once
+            a poll sent after that still finds it unindexed).
         stats: the sink's counters; a batch re-sent for want of an ack counts in
             ``resent`` (each a possible duplicate).
         clock: monotonic seconds; injectable for tests.
@@ -151,10 +184,15 @@ class AckTracker:
     async def _poll_loop(self) -> None:
         while self._pending:
             await asyncio.sleep(self._interval)
-            self._expire()
+            # Ask first, expire after: an id times out only when a poll sent after its
+            # deadline still finds it unindexed. Expiring on waking would re-send
+            # batches that were indexed long ago whenever the loop ran late (a busy
+            # host, a poll held at the gate), and every needless re-send is a double.
+            asked_at = self._clock()
             ids = list(self._pending)
             for start in range(0, len(ids), MAX_IDS_PER_POLL):
                 await self._poll(ids[start : start + MAX_IDS_PER_POLL])
+            self._expire(ids, asked_at)
 
     async def _poll(self, ids: list[int]) -> None:
         try:
@@ -172,10 +210,12 @@ class AckTracker:
             if waiter is not None and not waiter.future.done():
                 waiter.future.set_result(True)
 
-    def _expire(self) -> None:
-        now = self._clock()
-        for ack_id, waiter in list(self._pending.items()):
-            if now >= waiter.deadline:
+    def _expire(self, asked: list[int], asked_at: float) -> None:
+        """Time out the ``asked`` ids still pending whose deadline had passed by
+        ``asked_at`` (a failed poll counts as a no: re-sending never loses a batch)."""
+        for ack_id in asked:
+            waiter = self._pending.get(ack_id)
+            if waiter is not None and asked_at >= waiter.deadline:
                 del self._pending[ack_id]
                 if not waiter.future.done():
                     waiter.future.set_result(False)

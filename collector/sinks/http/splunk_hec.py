@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from collections.abc import Awaitable
 from typing import Any, Literal, Self
 
 import orjson
@@ -43,7 +44,13 @@ from collector.sinks.http.base import HttpSinkBase
 from collector.sinks.http.batching import BatchResult, Item
 from collector.sinks.http.common import HttpSinkBaseConfig, Reply
 from collector.sinks.http.dead_letter import Rejection
-from collector.sinks.http.hec_acks import ACK_PATH, AckTracker, ack_checker, load_channel
+from collector.sinks.http.hec_acks import (
+    ACK_PATH,
+    AckTracker,
+    StickyStart,
+    ack_checker,
+    load_channel,
+)
 from collector.sinks.kinds import SourcetypeChooser
 
 log = structlog.get_logger("collector.sinks.http.hec")
@@ -94,8 +101,8 @@ class SplunkHecSinkConfig(HttpSinkBaseConfig):
         default=180.0,
         gt=0,
         le=MAX_DURATION_SECS,
-        description="A request not acked within this time is sent again (and may be "
-        "indexed twice). Must be less than retry_max_secs.",
+        description="A request not acked within this time (by the first poll sent after "
+        "it) is sent again (and may be indexed twice). Must be less than retry_max_secs.",
     )
     ack_poll_interval_secs: float = Field(
         default=1.0,
@@ -152,6 +159,7 @@ class SplunkHecSink(HttpSinkBase):
         self._sourcetypes = SourcetypeChooser(config.sourcetypes, config.sourcetype)
         self._channel = config.channel
         self.acks: AckTracker | None = None
+        self._sticky = StickyStart()
         self._warned_no_ack = False
 
     def headers(self) -> dict[str, str]:
@@ -173,6 +181,7 @@ class SplunkHecSink(HttpSinkBase):
             except OSError as exc:
                 raise SinkError(self.name, f"cannot keep the channel in {path}: {exc}") from exc
         await super().start()
+        self._sticky = StickyStart()  # a new pool, an empty cookie jar
         if self.config.acknowledgements:
             self.acks = AckTracker(
                 self.name,
@@ -216,7 +225,11 @@ class SplunkHecSink(HttpSinkBase):
             raise self._error(probe, "token probe (empty POST, expecting code 5)", retry=False)
 
     async def _post(self, batch: list[Item], body: bytes) -> BatchResult:
-        reply = await self.http.request("POST", self.config.endpoint + EVENT_PATH, body=body)
+        def send() -> Awaitable[Reply]:
+            return self.http.request("POST", self.config.endpoint + EVENT_PATH, body=body)
+
+        # Ack ids are per indexer: without acks, where a batch lands does not matter.
+        reply = await (self._sticky.run(send) if self.acks is not None else send())
         text, code, bad = _answer(reply)
         if reply.status == 200 and code == 0:
             return self._accepted(reply)
