@@ -88,15 +88,15 @@ class EmulatorTarget:
     Args:
         kind: ``hec`` or ``bulk``.
         table: builds the sink table from the receiver's base URL.
-        module: :mod:`bench.fast_receiver` (the default), or :mod:`bench.emulate` for
-            the tests' strict emulators.
+        module: :mod:`bench.fast_receiver`, or :mod:`bench.emulate` for the tests'
+            strict emulators.
     """
 
     def __init__(
         self,
         kind: str,
         table: Callable[[str, int], dict[str, Any]],
-        module: str = "bench.fast_receiver",
+        module: str,
     ) -> None:
         self.kind = kind
         self._table = table

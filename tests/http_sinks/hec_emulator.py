@@ -223,7 +223,7 @@ class HecEmulator:
         if fault is not None and fault.kind in ("status", "drop"):
             response = dropped() if fault.kind == "drop" else _fault_response(fault)
             return self._logged(request, response, 0)
-        objects, error = _parse(body)
+        objects, error = parse_objects(body)
         if error is None and not objects:
             return self._logged(request, _hec(400, 5, "No data"), 0)
         limit = len(objects)
@@ -329,7 +329,7 @@ def _fault_response(fault: Fault) -> Response:
     return response
 
 
-def _parse(body: bytes) -> tuple[list[Any], tuple[int, int, str] | None]:
+def parse_objects(body: bytes) -> tuple[list[Any], tuple[int, int, str] | None]:
     """Split concatenated JSON objects; a syntax error stops at that object (code 6)."""
     text = body.decode("utf-8", "replace")
     decoder = json.JSONDecoder()

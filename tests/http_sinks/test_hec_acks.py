@@ -162,6 +162,24 @@ async def test_concurrent_first_requests_wait_for_the_balancers_cookie(
     assert sorted(emulator.event_ids()) == sorted(e.event_id for page in pages for e in page)
 
 
+async def test_a_first_request_without_an_answer_leaves_the_next_one_alone(
+    hec: Any, make_sink: Any
+) -> None:
+    """The first request is dropped (no answer, so no cookie): the requests waiting
+    behind it must not all go at once, but again one first, until one is answered."""
+    emulator = await hec(use_ack=True, indexers=3)
+    emulator.fail_next(Fault("drop"))
+    sink = await make_sink(options(emulator, max_batch_events=2, ack_timeout_secs=1.0))
+    pages = [events(6, start=start) for start in range(0, 24, 6)]
+    await asyncio.gather(*(sink.send(page) for page in pages))
+    requests = emulator.event_requests()
+    assert [r.status for r in requests].count(None) == 1  # the drop
+    assert "cookie" not in requests[0].headers and "cookie" not in requests[1].headers
+    assert all(f"{LB_COOKIE}=1" in r.headers.get("cookie", "") for r in requests[2:])
+    assert sink.stats.resent == 0
+    assert sorted(emulator.event_ids()) == sorted(e.event_id for page in pages for e in page)
+
+
 async def test_the_prefix_of_a_partial_batch_needs_no_ack_and_the_rest_is_acked(
     hec: Any, make_sink: Any
 ) -> None:

@@ -12,8 +12,8 @@ per channel from 0) and indexes it later; ``POST /services/collector/ack`` with
   HEC's duplicate window, since HEC has no idempotency key.
 - Behind a load balancer, ids are per indexer: the sink keeps the balancer's
   stickiness cookies (one cookie jar per sink) and echoes them on every request and
-  ack poll. Until it holds one, requests would be spread over the indexers, so the
-  first event request goes alone (:class:`StickyStart`).
+  ack poll. Until it holds one, requests would be spread over the indexers, so event
+  requests go one at a time until one is answered (:class:`StickyStart`).
 
 The channel GUID is stored under the collector's state so that a restarted collector
 keeps using the same channel instead of leaving idle ones behind on the indexers.
@@ -66,30 +66,30 @@ def load_channel(path: Path) -> str:
 
 
 class StickyStart:
-    """Until the first event request has been answered, the others wait for it.
+    """Until one event request has been answered, the others wait, and go one at a time.
 
     A load balancer routes a request without its stickiness cookie by its own choice,
     and sets the cookie in the answer. Requests sent at once by a fresh sink (pages
     of several catch-up slices) would land on different indexers, each numbering its
     ackIds from 0: the ids collide, the polls reach one indexer only, and batches
     indexed once are sent again. One round trip at start-up pins them all to the
-    indexer that answered first (a failed first answer releases them too).
+    indexer that answered first. A request that got no answer (refused, dropped,
+    timed out) set no cookie either, so the next one goes alone in its turn.
     """
 
     def __init__(self) -> None:
-        self._started = False
-        self._answered = asyncio.Event()
+        self._answered = False
+        self._alone = asyncio.Lock()
 
     async def run(self, send: Callable[[], Awaitable[T]]) -> T:
-        """``send()``, alone if it is the first, else once the first was answered."""
-        if self._started:
-            await self._answered.wait()
-            return await send()
-        self._started = True
-        try:
-            return await send()
-        finally:
-            self._answered.set()
+        """``send()``: alone until one has been answered, then as it comes."""
+        if not self._answered:
+            async with self._alone:
+                if not self._answered:
+                    answer = await send()  # raises when no answer came
+                    self._answered = True
+                    return answer
+        return await send()
 
 
 @dataclass(slots=True)
