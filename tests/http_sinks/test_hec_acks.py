@@ -143,6 +143,17 @@ async def test_load_balancer_cookies_are_kept_and_sent_with_ack_polls(
     assert sticky.json() == {"acks": {str(ack_id): True}}
 
 
+async def four_pages_at_once_behind_a_balancer(emulator: HecEmulator, make_sink: Any) -> Any:
+    """A fresh sink sends 4 pages of 3 batches at once; every event must be stored once,
+    with no re-send. Returns the event requests, for the caller's cookie checks."""
+    sink = await make_sink(options(emulator, max_batch_events=2, ack_timeout_secs=1.0))
+    pages = [events(6, start=start) for start in range(0, 24, 6)]
+    await asyncio.gather(*(sink.send(page) for page in pages))
+    assert sink.stats.resent == 0
+    assert sorted(emulator.event_ids()) == sorted(e.event_id for page in pages for e in page)
+    return emulator.event_requests()
+
+
 async def test_concurrent_first_requests_wait_for_the_balancers_cookie(
     hec: Any, make_sink: Any
 ) -> None:
@@ -151,15 +162,10 @@ async def test_concurrent_first_requests_wait_for_the_balancers_cookie(
     its ackIds from 0. The ids would collide and the polls reach one indexer only, so
     batches indexed once would be sent again. The first request goes alone instead."""
     emulator = await hec(use_ack=True, indexers=3)
-    sink = await make_sink(options(emulator, max_batch_events=2, ack_timeout_secs=1.0))
-    pages = [events(6, start=start) for start in range(0, 24, 6)]
-    await asyncio.gather(*(sink.send(page) for page in pages))
-    requests = emulator.event_requests()
+    requests = await four_pages_at_once_behind_a_balancer(emulator, make_sink)
     assert len(requests) == 12
     assert "cookie" not in requests[0].headers
     assert all(f"{LB_COOKIE}=0" in r.headers.get("cookie", "") for r in requests[1:])
-    assert sink.stats.resent == 0
-    assert sorted(emulator.event_ids()) == sorted(e.event_id for page in pages for e in page)
 
 
 async def test_a_first_request_without_an_answer_leaves_the_next_one_alone(
@@ -169,15 +175,10 @@ async def test_a_first_request_without_an_answer_leaves_the_next_one_alone(
     behind it must not all go at once, but again one first, until one is answered."""
     emulator = await hec(use_ack=True, indexers=3)
     emulator.fail_next(Fault("drop"))
-    sink = await make_sink(options(emulator, max_batch_events=2, ack_timeout_secs=1.0))
-    pages = [events(6, start=start) for start in range(0, 24, 6)]
-    await asyncio.gather(*(sink.send(page) for page in pages))
-    requests = emulator.event_requests()
+    requests = await four_pages_at_once_behind_a_balancer(emulator, make_sink)
     assert [r.status for r in requests].count(None) == 1  # the drop
     assert "cookie" not in requests[0].headers and "cookie" not in requests[1].headers
     assert all(f"{LB_COOKIE}=1" in r.headers.get("cookie", "") for r in requests[2:])
-    assert sink.stats.resent == 0
-    assert sorted(emulator.event_ids()) == sorted(e.event_id for page in pages for e in page)
 
 
 async def test_the_prefix_of_a_partial_batch_needs_no_ack_and_the_rest_is_acked(
